@@ -1,0 +1,160 @@
+"""Every data shape the tool reads or writes, as pydantic models.
+
+One module, so a reader sees the whole vocabulary at once:
+
+    SeedTask ──► (stage 1) ──► Instruction ──► (stages 2, 3) ──► Example
+                      └──────────────► Rejection (anything dropped, with its reason)
+    TeacherCall: one line per request to a teacher (usage, latency, outcome)
+    Manifest:    the run's summary (config, versions, counts, usage, timings)
+
+Every row written to a run directory is one of these models serialised with
+``model_dump_json``; every row read back is validated with ``model_validate_json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Stage = Literal["instructions", "classify", "inputs", "outputs"]
+STAGES: tuple[Stage, ...] = ("instructions", "classify", "inputs", "outputs")
+
+
+class Record(BaseModel):
+    """Base for every row: unknown fields are an error, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Instance(Record):
+    """One (input, output) pair of a task; ``input`` is empty for tasks that need none."""
+
+    input: str = ""
+    output: str
+
+
+class SeedTask(Record):
+    """A human-written task in the Self-Instruct seed format."""
+
+    id: str
+    name: str = ""
+    instruction: str
+    instances: list[Instance] = Field(default_factory=list)
+    is_classification: bool = False
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class Usage(Record):
+    """Token counts as reported by the teacher's API (``usage``)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class Instruction(Record):
+    """A machine-written instruction that passed every stage-1 filter.
+
+    ``request`` is the index of the stage-1 request that produced it; ``max_rouge``
+    and ``most_similar`` describe its nearest neighbour among seeds and earlier
+    instructions at the moment it was kept.
+    """
+
+    id: str
+    instruction: str
+    request: int
+    model: str
+    max_rouge: float
+    most_similar: str | None = None
+
+
+class Provenance(Record):
+    """Which teacher model and which prompt file (by sha256) produced a row, per stage."""
+
+    models: dict[str, str] = Field(default_factory=dict)
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+
+class Example(Record):
+    """A final training row: the dataset is ``examples.jsonl``, one of these a line."""
+
+    id: str
+    instruction_id: str
+    instruction: str
+    input: str
+    output: str
+    is_classification: bool
+    provenance: Provenance
+
+
+class Rejection(Record):
+    """Anything a filter or parser dropped, with the stage, the reason and details.
+
+    ``candidate`` is the dropped text (an instruction, or an instance rendered as
+    ``input -> output``); ``instruction_id`` links instance-level rejections to their task.
+    """
+
+    stage: Stage
+    reason: str
+    candidate: str
+    instruction_id: str | None = None
+    request: int | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class TeacherCall(Record):
+    """One request to a teacher: what it cost and how it ended."""
+
+    stage: Stage
+    model: str
+    usage: Usage
+    finish_reason: str | None = None
+    latency_s: float
+    choices: int = 1
+    error: str | None = None
+
+
+class Counts(Record):
+    """How many rows of each kind a run holds, and rejections per (stage, reason)."""
+
+    instructions_kept: int = 0
+    instructions_done: int = 0
+    examples: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = Field(default_factory=dict)
+    requests: dict[str, int] = Field(default_factory=dict)
+
+
+class Manifest(Record):
+    """``manifest.json``: enough to tell what a run is, how it was made and what it cost.
+
+    The configuration stored here is the redacted one: it never holds an API key.
+    """
+
+    tool_version: str
+    created_at: str
+    updated_at: str
+    status: Literal["running", "complete", "stopped", "failed"]
+    config: dict[str, Any]
+    fingerprint: dict[str, str]
+    package_versions: dict[str, str]
+    counts: Counts
+    usage: dict[str, Usage]
+    timings_s: dict[str, float]
+    stop_reason: str | None = None

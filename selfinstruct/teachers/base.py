@@ -1,0 +1,77 @@
+"""What every teacher takes and returns. Teachers own transport only: no prompts, no parsing.
+
+A stage builds a :class:`Request` (either a ``prompt`` for a completions API or
+``messages`` for a chat API, whichever the teacher's ``api`` says) and gets back a
+:class:`Completion`. Concurrency, retries and token accounting live in the teacher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from selfinstruct.records import Stage, Usage
+
+Api = Literal["chat", "completions"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation request. Exactly one of ``prompt`` / ``messages`` is set."""
+
+    stage: Stage
+    prompt: str | None = None
+    messages: tuple[Message, ...] | None = None
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a Request needs exactly one of prompt or messages")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The teacher's answer: one choice's text, why it stopped, and what it cost."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    latency_s: float = 0.0
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """The transport interface every backend implements (one file each under teachers/)."""
+
+    #: which prompt shape this teacher consumes: ``prompt`` (completions) or ``messages`` (chat)
+    api: Api
+    #: the model name recorded in provenance
+    model: str
+    #: how many requests it usefully runs at once (1 for the in-process llama.cpp teacher)
+    max_concurrency: int
+
+    async def start(self) -> None:
+        """Connect, load the model, or discover the served model's name.
+
+        Raises :class:`selfinstruct.errors.TeacherUnavailable` with a one-line reason.
+        """
+        ...
+
+    async def complete(self, request: Request) -> Completion:
+        """Run one request. Raises :class:`selfinstruct.errors.TeacherError` when it fails for good."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections, threads or models."""
+        ...
