@@ -189,12 +189,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InputError(f"expected a mapping at the top level, got {type(data).__name__}", path=path)
+        raise InputError(
+            f"expected a mapping at the top level, got {type(data).__name__}", path=path
+        )
     return data
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """``set_dotted(d, "filters.rouge_threshold", 0.8)`` sets ``d["filters"]["rouge_threshold"]``."""
+    """``set_dotted(d, "a.b", 1)`` sets ``d["a"]["b"] = 1``, creating mappings on the way."""
     keys = dotted.split(".")
     node = data
     for key in keys[:-1]:

@@ -16,7 +16,7 @@ class SelfInstructError(Exception):
 
 
 class InputError(SelfInstructError):
-    """Bad user input (config, seeds, prompts, dataset files, paths): ``file:line: field: problem``."""
+    """Bad user input (config, seeds, prompts, data files, paths): ``file:line: field: problem``."""
 
     exit_code = EXIT_BAD_INPUT
 
@@ -58,3 +58,9 @@ class CircuitOpen(TeacherError):
     """Too many consecutive teacher failures: the run stops cleanly, resumable."""
 
     exit_code = EXIT_TEACHER_FAILED
+
+
+class Interrupted(SelfInstructError):
+    """Ctrl-C or SIGTERM: in-flight work was dropped, everything written is kept, resumable."""
+
+    exit_code = EXIT_INTERRUPTED

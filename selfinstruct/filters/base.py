@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -20,3 +20,10 @@ class TextFilter(Protocol):
     name: str
 
     def filter(self, text: str) -> Drop | None: ...
+
+
+@runtime_checkable
+class Remembers(Protocol):
+    """A stateful filter that must be told about every text that was kept (seeds included)."""
+
+    def add(self, text: str) -> object: ...

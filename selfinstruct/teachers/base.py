@@ -69,7 +69,7 @@ class Teacher(Protocol):
         ...
 
     async def complete(self, request: Request) -> Completion:
-        """Run one request. Raises :class:`selfinstruct.errors.TeacherError` when it fails for good."""
+        """Run one request; raise :class:`selfinstruct.errors.TeacherError` if it fails for good."""
         ...
 
     async def aclose(self) -> None:

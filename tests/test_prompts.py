@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfinstruct.config import SamplingConfig
+from selfinstruct.errors import InputError
+from selfinstruct.prompts import PROMPTS_DIR, load_template, split_messages
+from selfinstruct.stages import classify, inputs, instructions, outputs
+from selfinstruct.teachers.base import Message
+
+ALLOWED = {
+    "instructions.completions.txt": instructions.PLACEHOLDERS,
+    "instructions.chat.txt": instructions.PLACEHOLDERS,
+    "classify.txt": classify.PLACEHOLDERS,
+    "inputs.input_first.txt": inputs.PLACEHOLDERS,
+    "inputs.output_first.txt": inputs.PLACEHOLDERS,
+    "outputs.completions.txt": outputs.PLACEHOLDERS,
+    "outputs.chat.txt": outputs.PLACEHOLDERS,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_every_shipped_prompt_loads_with_its_stage_placeholders(name):
+    template = load_template(PROMPTS_DIR / name, ALLOWED[name])
+    assert template.variables <= ALLOWED[name]
+    assert len(template.sha256) == 64
+
+
+def test_paper_layout_for_stage_one_completions():
+    template = load_template(
+        PROMPTS_DIR / "instructions.completions.txt", instructions.PLACEHOLDERS
+    )
+    text = template.render(demos=["Say hi.", "Add 2 and 3."], num_new=5)
+    assert (
+        text == "Come up with a series of tasks:\n\nTask 1: Say hi.\nTask 2: Add 2 and 3.\nTask 3:"
+    )
+    request = template.request(
+        "instructions", "completions", SamplingConfig(), demos=["A."], num_new=3
+    )
+    assert request.prompt is not None and request.prompt.endswith("Task 2:")
+    assert request.stop == ("\n\n",)
+    assert request.messages is None
+
+
+def test_config_sampling_overrides_front_matter():
+    template = load_template(
+        PROMPTS_DIR / "instructions.completions.txt", instructions.PLACEHOLDERS
+    )
+    sampling = SamplingConfig(temperature=0.1, max_tokens=7, stop=["###"])
+    request = template.request("instructions", "completions", sampling, demos=[], num_new=1)
+    assert (request.temperature, request.max_tokens, request.stop) == (0.1, 7, ("###",))
+
+
+def test_chat_template_splits_into_roles_and_flattens_for_completions():
+    template = load_template(PROMPTS_DIR / "instructions.chat.txt", instructions.PLACEHOLDERS)
+    chat = template.request("instructions", "chat", SamplingConfig(), demos=["A b c d."], num_new=4)
+    assert chat.messages is not None
+    assert [m.role for m in chat.messages] == ["system", "user"]
+    assert "1. A b c d." in chat.messages[1].content
+    flat = template.request(
+        "instructions", "completions", SamplingConfig(), demos=["A b c d."], num_new=4
+    )
+    assert flat.prompt is not None and flat.prompt.startswith("You write new")
+
+
+def test_input_values_with_braces_are_not_templated():
+    template = load_template(PROMPTS_DIR / "outputs.chat.txt", outputs.PLACEHOLDERS)
+    text = template.render(
+        instruction="Fix {{ this }} code.", input="def f(): return {1: 2}", demos=[]
+    )
+    assert "{{ this }}" in text and "{1: 2}" in text
+
+
+def test_split_messages_without_roles_is_one_user_message():
+    assert split_messages("hello\nworld") == (Message("user", "hello\nworld"),)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "p.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Task: {{ instruktion }}", "unknown placeholder {{ instruktion }}"),
+        ("{% for x in demos %}", "template syntax error"),
+        ("---\nstop: [\n---\nbody", "invalid YAML front matter"),
+        ("---\ncolour: red\n---\nbody", "unknown front matter key 'colour'"),
+        ("---\nmax_tokens: -3\n---\nbody", "invalid front matter"),
+    ],
+)
+def test_bad_templates_are_clear_errors(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_template(path, {"instruction", "demos"})
+    assert str(info.value).startswith(str(path))
+    assert expected in str(info.value)
+
+
+def test_missing_template(tmp_path):
+    with pytest.raises(InputError, match="no such prompt file"):
+        load_template(tmp_path / "missing.txt", set())
