@@ -132,3 +132,14 @@ def summarize(result: RunResult) -> str:
 
 def main() -> None:
     cli(prog_name="selfinstruct")
+
+
+def _register_subcommands() -> None:
+    """Commands that live in their own modules (each a thin layer over one library module)."""
+    from selfinstruct.cli_data import export, report, stats
+
+    for command in (export, report, stats):
+        cli.add_command(command)
+
+
+_register_subcommands()
