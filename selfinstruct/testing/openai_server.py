@@ -24,6 +24,7 @@ import contextlib
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -198,7 +199,7 @@ class ScriptedOpenAIServer:
         if self._httpd is not None:
             return self
         handler = type("Handler", (_Handler,), {"server_ref": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+        httpd = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
         httpd.request_queue_size = 1024  # bursts of hundreds of connections must not be refused
         httpd.daemon_threads = True
         httpd.server_bind()
@@ -339,6 +340,14 @@ class ScriptedOpenAIServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that vanish mid-request (a killed process, a cancelled call) are normal here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from selfinstruct.teachers.local import embedded_model_path
 
     port = free_port()
@@ -40,17 +40,15 @@ def llama_server() -> Iterator[str]:
         sys.executable, "-m", "llama_cpp.server", "--host", "127.0.0.1", "--port", str(port),
         "--model", str(embedded_model_path()), "--model_alias", "smollm2", "--n_ctx", "2048",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # llama.cpp logs a lot while loading: a file, not a pipe nobody reads (it would block).
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
+            pytest.fail(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"{base_url}/models", timeout=1):
                 break
@@ -64,6 +62,7 @@ def llama_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+        log.close()
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
