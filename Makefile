@@ -54,6 +54,12 @@ serve: install
 		--model $$($(PY) -c "from selfinstruct.teachers.local import embedded_model_path as p; print(p())") \
 		--model_alias smollm2-135m --n_ctx 2048
 
+# 50+ SIGKILLs of a real run at random instants, with 10% injected server faults, then an
+# audit: nothing written before a kill lost or rewritten, no duplicate ids, target reached.
+KILLS ?= 50
+soak: install
+	$(PY) -m tests.integration.kill_harness --kills $(KILLS) --target 150 --fault-rate 0.1
+
 bench: install
 	$(PY) bench/dedup.py
 	$(PY) bench/local_teacher.py

@@ -17,6 +17,7 @@ from selfinstruct import __version__
 from selfinstruct.config import build_config, parse_assignment
 from selfinstruct.errors import SelfInstructError
 from selfinstruct.pipeline import RunResult, run_pipeline
+from selfinstruct.status import describe_run
 
 
 class SelfInstructGroup(click.Group):
@@ -106,6 +107,17 @@ def generate(
     logging.getLogger("selfinstruct").setLevel(logging.INFO)
     result = run_pipeline(config, run_dir, force=force, quiet=quiet)
     click.echo(summarize(result))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def status(run_dir: Path) -> None:
+    """What a run has done and what is left.
+
+    \b
+    selfinstruct status runs/demo
+    """
+    click.echo(describe_run(run_dir))
 
 
 def summarize(result: RunResult) -> str:

@@ -235,19 +235,22 @@ class Pipeline:
     async def run(self) -> RunResult:
         started = time.monotonic()
         check_resume(self.out, self.fingerprint, self.force)
-        self.store = RunStore.open(self.out)
-        self.created_at = _existing_created_at(self.out) or _now()
-        notes = list(self.store.state.repaired)
-        self._build_filters()
-        self._build_teachers()
+        self._install_signal_handlers()  # from here on, Ctrl-C / SIGTERM stop cleanly
         try:
+            self.store = RunStore.open(self.out)
+            self.created_at = _existing_created_at(self.out) or _now()
+            notes = list(self.store.state.repaired)
+            self._build_filters()
+            self._build_teachers()
             for teacher in {id(t): t for t in self.teachers.values()}.values():
                 await teacher.start()
             self._build_stages()
             self._write_manifest("running")
-            await self._run_queue()
+            if not self._stop.is_set():
+                await self._run_queue()
         finally:
             await self._shutdown()
+            self._remove_signal_handlers()
         elapsed = time.monotonic() - started
         status = "complete" if self._done() >= self.config.num_instructions else "stopped"
         if isinstance(self._failure, CircuitOpen):
@@ -278,7 +281,6 @@ class Pipeline:
         self.progress = Progress(
             target, min(self._done(), target), quiet=self.quiet, note=_teacher_note(self.teachers)
         )
-        self._install_signal_handlers()
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
         stage1_limit = max(1, self.teachers["instructions"].max_concurrency // 16)
@@ -308,7 +310,6 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*jobs, *requests, stop_waiter, return_exceptions=True)
             self.progress.close()
-            self._remove_signal_handlers()
 
     def _collect(self, task: asyncio.Task[object]) -> None:
         if task.cancelled():

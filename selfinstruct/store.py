@@ -93,14 +93,32 @@ class RunState:
 
 
 def check_output_dir(out: Path) -> None:
-    """Refuse a path that is a file, or a directory we cannot write, before writing anything."""
+    """Refuse a path that is a file, or where no directory can be made, before writing rows.
+
+    Everything else (config, seeds, prompts) is checked before this, so a bad input never
+    leaves even an empty run directory behind.
+    """
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", path=out, field="--out")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError("directory is not writable", path=probe, field="--out")
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{ancestor} is a file, not a directory", path=out, field="--out")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError("directory is not writable", path=ancestor, field="--out")
+
+
+def make_output_dir(out: Path) -> None:
+    """Create the run directory and prove it takes a file (root ignores permission bits)."""
+    check_output_dir(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write here: {exc.strerror}", path=out, field="--out") from None
 
 
 def repair_torn_tail(path: Path) -> int:
@@ -240,8 +258,7 @@ class RunStore:
 
     @classmethod
     def open(cls, out: Path) -> RunStore:
-        check_output_dir(out)
-        out.mkdir(parents=True, exist_ok=True)
+        make_output_dir(out)
         return cls(out, load_state(out))
 
     def add_instruction(self, row: Instruction) -> None:

@@ -1,0 +1,16 @@
+"""Crash safety: SIGKILL a real ``selfinstruct generate`` at random instants, resume, audit."""
+
+from __future__ import annotations
+
+from .kill_harness import soak
+
+
+def test_random_sigkills_lose_and_duplicate_nothing(tmp_path):
+    result = soak(kills=12, target=60, out=tmp_path / "run", seed=7)
+    assert result.ok, f"{result.summary()} {result.problems}"
+    assert result.kills == 12
+
+
+def test_random_sigkills_under_server_faults(tmp_path):
+    result = soak(kills=5, target=30, out=tmp_path / "run", seed=11, fault_rate=0.3)
+    assert result.ok, f"{result.summary()} {result.problems}"
