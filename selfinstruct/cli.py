@@ -7,6 +7,7 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 import click
 
 from selfinstruct import __version__
-from selfinstruct.config import build_config, parse_assignment
+from selfinstruct.config import RunConfig, build_config, parse_assignment
 from selfinstruct.errors import SelfInstructError
-from selfinstruct.pipeline import RunResult, run_pipeline
+from selfinstruct.estimate import estimate_from_run, format_estimate
+from selfinstruct.pipeline import Pipeline, RunResult, run_pipeline
 from selfinstruct.status import describe_run
 
 
@@ -37,76 +39,131 @@ def cli() -> None:
     """Grow a small set of seed tasks into a clean instruction-tuning dataset (Self-Instruct)."""
 
 
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that build a RunConfig, shared by ``generate`` and ``estimate``."""
+    options = [
+        click.option("--config", "config_path", type=click.Path(path_type=Path),
+                     help="YAML or TOML config."),
+        click.option("-n", "--num-instructions", type=int,
+                     help="Target: instructions with examples."),
+        click.option("--seeds", type=click.Path(path_type=Path),
+                     help="Seed tasks (JSONL or JSON list)."),
+        click.option("--seed", type=int, help="Random seed for demonstration sampling."),
+        click.option("--teacher", type=click.Choice(["openai", "local", "vllm", "openai-batch"]),
+                     help="Teacher backend."),
+        click.option("--base-url", multiple=True,
+                     help="OpenAI-compatible endpoint (repeatable), e.g. http://127.0.0.1:8000/v1."),
+        click.option("--model", help="Model name (default: the first one the server lists)."),
+        click.option("--api", type=click.Choice(["chat", "completions"]), help="API to call."),
+        click.option("--model-path", type=click.Path(path_type=Path),
+                     help="GGUF file for --teacher local."),
+        click.option("--max-concurrency", type=int, help="Requests in flight per teacher."),
+        click.option("--max-cost", type=float, help="Stop cleanly once this many USD are spent."),
+        click.option("--max-tokens", type=int, help="Stop cleanly after this many tokens."),
+        click.option("--prices", type=click.Path(path_type=Path),
+                     help="Price table (YAML/TOML, USD per 1M tokens) over the shipped one."),
+        click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+                     help="Set any config field, e.g. --set filters.rouge_threshold=0.8."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_run_config(
+    config_path: Path | None = None,
+    assignments: tuple[str, ...] = (),
+    base_url: tuple[str, ...] = (),
+    **options: Any,
+) -> RunConfig:
+    """Config file < environment < these options; ``--set`` assignments win last."""
+    names = {
+        "num_instructions": "num_instructions",
+        "seeds": "seeds",
+        "seed": "seed",
+        "out": "out",
+        "teacher": "teacher.kind",
+        "model": "teacher.model",
+        "api": "teacher.api",
+        "model_path": "teacher.model_path",
+        "max_concurrency": "teacher.max_concurrency",
+        "max_cost": "budget.max_cost_usd",
+        "max_tokens": "budget.max_tokens",
+        "prices": "budget.prices_file",
+    }
+    overrides: dict[str, Any] = {
+        names[key]: value for key, value in options.items() if value is not None
+    }
+    if base_url:
+        overrides["teacher.base_url"] = list(base_url)
+    overrides.update(parse_assignment(item) for item in assignments)
+    return build_config(config_path, overrides)
+
+
 @cli.command()
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="YAML or TOML config."
-)
-@click.option("-n", "--num-instructions", type=int, help="Target: instructions with examples.")
+@run_options
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Run directory (resumes if it exists)."
 )
-@click.option("--seeds", type=click.Path(path_type=Path), help="Seed tasks (JSONL or JSON list).")
-@click.option("--seed", type=int, help="Random seed for demonstration sampling.")
-@click.option("--teacher", type=click.Choice(["openai", "local", "vllm"]), help="Teacher backend.")
-@click.option(
-    "--base-url", multiple=True, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
-)
-@click.option("--model", help="Model name (default: the first one the server lists).")
-@click.option("--api", type=click.Choice(["chat", "completions"]), help="Which API to call.")
-@click.option(
-    "--model-path", type=click.Path(path_type=Path), help="GGUF file for --teacher local."
-)
-@click.option("--max-concurrency", type=int, help="Requests in flight per teacher.")
-@click.option(
-    "--set",
-    "assignments",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Set any config field, e.g. --set filters.rouge_threshold=0.8 (repeatable).",
-)
 @click.option("--force", is_flag=True, help="Resume even if seeds, prompts or filters changed.")
 @click.option("-q", "--quiet", is_flag=True, help="Log lines instead of a progress bar.")
-def generate(
-    config_path: Path | None,
-    num_instructions: int | None,
-    out: Path | None,
-    seeds: Path | None,
-    seed: int | None,
-    teacher: str | None,
-    base_url: tuple[str, ...],
-    model: str | None,
-    api: str | None,
-    model_path: Path | None,
-    max_concurrency: int | None,
-    assignments: tuple[str, ...],
-    force: bool,
-    quiet: bool,
-) -> None:
+def generate(force: bool, quiet: bool, **options: Any) -> None:
     """Generate instructions, inputs and outputs into a run directory.
 
     \b
     selfinstruct generate --base-url http://127.0.0.1:8000/v1 -n 100 --out runs/demo
+    selfinstruct generate --model gpt-4o-mini -n 500 --max-cost 5 --out runs/openai
     """
-    options = {
-        "num_instructions": num_instructions,
-        "out": out,
-        "seeds": seeds,
-        "seed": seed,
-        "teacher.kind": teacher,
-        "teacher.base_url": list(base_url) or None,
-        "teacher.model": model,
-        "teacher.api": api,
-        "teacher.model_path": model_path,
-        "teacher.max_concurrency": max_concurrency,
-    }
-    overrides: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    overrides.update(parse_assignment(item) for item in assignments)
-    config = build_config(config_path, overrides)
+    config = build_run_config(**options)
     run_dir = config.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("selfinstruct").setLevel(logging.INFO)
+    _setup_logging()
     result = run_pipeline(config, run_dir, force=force, quiet=quiet)
     click.echo(summarize(result))
+
+
+@cli.command()
+@run_options
+@click.option(
+    "--from-run",
+    type=click.Path(path_type=Path),
+    help="Scale the measured averages of this earlier run.",
+)
+@click.option(
+    "--pilot",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Without --from-run: first run this many instructions for real to measure.",
+)
+@click.option(
+    "--pilot-out",
+    type=click.Path(path_type=Path),
+    help="Where the pilot run goes (default: runs/pilot-<time>); resumable like any run.",
+)
+def estimate(from_run: Path | None, pilot: int, pilot_out: Path | None, **options: Any) -> None:
+    """Expected requests, tokens, cost and time for -n instructions, before a run.
+
+    \b
+    selfinstruct estimate --base-url http://127.0.0.1:8000/v1 -n 10000 --pilot 10
+    selfinstruct estimate --model gpt-4o-mini -n 50000 --from-run runs/openai
+    """  # fmt: skip
+    config = build_run_config(**options)
+    prices = Pipeline.price_table(config)
+    if from_run is None:
+        pilot_dir = pilot_out or Path("runs") / datetime.now().strftime("pilot-%Y%m%d-%H%M%S")
+        _setup_logging()
+        pilot_config = config.model_copy(update={"num_instructions": pilot})
+        result = run_pipeline(pilot_config, pilot_dir, quiet=True)
+        cost = Pipeline.run_cost(pilot_dir, prices)
+        spent = "unknown cost" if cost is None else f"${cost:,.4f}"
+        click.echo(f"Pilot: {result.instructions_done} instructions in {pilot_dir} ({spent})")
+        from_run = pilot_dir
+    click.echo(format_estimate(estimate_from_run(from_run, config.num_instructions, prices)))
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("selfinstruct").setLevel(logging.INFO)
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from selfinstruct.records import Stage
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEEDS = REPO_ROOT / "seeds" / "seed_tasks.jsonl"
 
-TeacherKind = Literal["openai", "local", "vllm"]
+TeacherKind = Literal["openai", "openai-batch", "local", "vllm"]
 ApiKind = Literal["chat", "completions"]
 
 # The paper's keyword blacklist plus Alpaca's additions (video, audio, music, flowchart, diagram).
@@ -53,6 +53,10 @@ class TeacherConfig(Section):
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=100)
+    # openai teacher: per-endpoint cap (None: only the global max_concurrency) and AIMD
+    # concurrency within [1, max_concurrency] (halved on HTTP 429, grown while latency holds)
+    max_concurrency_per_endpoint: int | None = Field(default=None, ge=1, le=4096)
+    adaptive_concurrency: bool = True
     # local (llama.cpp) teacher
     model_path: Path | None = None
     n_threads: int | None = Field(default=None, ge=1)
@@ -61,6 +65,13 @@ class TeacherConfig(Section):
     tensor_parallel_size: int = Field(default=1, ge=1)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     max_model_len: int | None = None
+    # openai-batch teacher (the OpenAI Batch API: requests coalesced into batch jobs)
+    #: where batches.jsonl / results.jsonl live (the pipeline sets ``<out>/batches`` if unset)
+    batch_dir: Path | None = None
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    batch_flush_s: float = Field(default=30.0, ge=0)
+    batch_poll_s: float = Field(default=30.0, gt=0)
+    completion_window: str = "24h"
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -77,7 +88,7 @@ class TeacherConfig(Section):
     def resolved_api(self) -> ApiKind:
         if self.api is not None:
             return self.api
-        return "chat" if self.resolved_kind() == "openai" else "completions"
+        return "chat" if self.resolved_kind() in ("openai", "openai-batch") else "completions"
 
 
 class SamplingConfig(Section):
@@ -120,6 +131,28 @@ class FilterConfig(Section):
     )
 
 
+class PriceConfig(Section):
+    """USD per 1M tokens for one model."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class BudgetConfig(Section):
+    """Caps for the whole run (all sessions together) and the price table behind the cost.
+
+    Prices: the table shipped in ``selfinstruct/prices.yaml``, then ``prices_file``, then the
+    inline ``prices`` (model -> input/output USD per 1M tokens), each laid over the last.
+    When a cap is reached the run stops starting new work, lets the work in flight finish,
+    and stops cleanly; rerun with a higher cap to continue.
+    """
+
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    prices_file: Path | None = None
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+
+
 class RunConfig(Section):
     """A whole run. ``selfinstruct generate`` builds one of these and hands it to the pipeline."""
 
@@ -136,6 +169,7 @@ class RunConfig(Section):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     stages: StagesConfig = Field(default_factory=StagesConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
     max_consecutive_failures: int = Field(default=20, ge=1)
 
     def teacher_for(self, stage: Stage) -> TeacherConfig:

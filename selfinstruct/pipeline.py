@@ -36,6 +36,7 @@ from selfinstruct.filters.base import Drop, Remembers, TextFilter
 from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
 from selfinstruct.filters.instances import filter_instances
 from selfinstruct.filters.rouge import RougeIndex
+from selfinstruct.pricing import Price, PriceTable, load_prices
 from selfinstruct.progress import Progress
 from selfinstruct.prompts import PromptTemplate, default_prompt_path, load_template
 from selfinstruct.records import (
@@ -54,7 +55,7 @@ from selfinstruct.records import (
 from selfinstruct.seeds import load_seeds
 from selfinstruct.stages import classify, inputs, instructions, outputs
 from selfinstruct.stages.common import StagePrompt
-from selfinstruct.store import NO_VALID_INSTANCES, RunStore, read_manifest
+from selfinstruct.store import NO_VALID_INSTANCES, RunStore, load_state, read_manifest
 from selfinstruct.teachers import Teacher, make_teacher
 from selfinstruct.teachers.base import Completion, Request
 
@@ -62,6 +63,10 @@ from selfinstruct.teachers.base import Completion, Request
 MAX_FRUITLESS_REQUESTS = 50
 #: seconds between manifest rewrites while running
 MANIFEST_EVERY_S = 5.0
+
+
+class BudgetReached(Exception):
+    """Raised instead of starting a request once a cost or token cap is reached."""
 
 
 @dataclass
@@ -169,11 +174,13 @@ class Pipeline:
         _check_seed_count(config, self.seeds)
         self.prompts = load_prompts(config)
         self.fingerprint = fingerprint(config, config.seeds, self.prompts)
+        self.prices = self.price_table(config)
         self.teachers: dict[Stage, Teacher] = {}
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
         self._consecutive_failures = 0
         self._fruitless_requests = 0
+        self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
 
     # ----------------------------------------------------------------- setup
@@ -244,6 +251,7 @@ class Pipeline:
             self._build_teachers()
             for teacher in {id(t): t for t in self.teachers.values()}.values():
                 await teacher.start()
+            self._check_prices()
             self._build_stages()
             self._write_manifest("running")
             if not self._stop.is_set():
@@ -290,8 +298,10 @@ class Pipeline:
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
             while self._done() < target and not self._stop.is_set():
+                if self._draining and not jobs and not requests:
+                    break
                 wanted = target - self._done() - len(jobs)
-                if wanted > 0 and len(requests) < stage1_limit:
+                if not self._draining and wanted > 0 and len(requests) < stage1_limit:
                     requests.add(asyncio.create_task(self._generate_instructions(jobs)))
                     continue
                 finished, _ = await asyncio.wait(
@@ -315,7 +325,7 @@ class Pipeline:
         if task.cancelled():
             return
         error = task.exception()
-        if error is None:
+        if error is None or isinstance(error, BudgetReached):
             return
         if isinstance(error, (CircuitOpen, InputError)) or not isinstance(error, TeacherError):
             self._failure = error
@@ -325,6 +335,10 @@ class Pipeline:
     # ------------------------------------------------------------ teachers
     async def _call(self, stage: Stage, request: Request) -> Completion:
         """One teacher request, logged to requests.jsonl; counts failures for the breaker."""
+        if self._draining or (reason := self._budget_reached()) is not None:
+            if not self._draining:
+                self._draining, self._stop_reason = True, reason
+            raise BudgetReached(self._stop_reason or "budget reached")
         teacher = self.teachers[stage]
         started = time.monotonic()
         try:
@@ -366,8 +380,51 @@ class Pipeline:
             examples=len(state.example_ids),
             rejected=sum(state.rejected_by_reason.values()),
             requests=sum(state.requests.values()),
-            tokens=sum(usage.total_tokens for usage in state.usage.values()),
+            tokens=state.total_tokens,
+            cost=self.cost(),
         )
+
+    # --------------------------------------------------------------- budget
+    @staticmethod
+    def price_table(config: RunConfig) -> PriceTable:
+        """Shipped prices < ``budget.prices_file`` < inline ``budget.prices``."""
+        inline = {
+            model: Price(**price.model_dump()) for model, price in config.budget.prices.items()
+        }
+        return load_prices(config.budget.prices_file, inline)
+
+    @staticmethod
+    def run_cost(out: Path, prices: PriceTable) -> float | None:
+        """USD a run directory's requests cost, or None if a model used has no price."""
+        return _cost(load_state(out, repair=False).usage_by_model, prices)
+
+    def cost(self) -> float | None:
+        """USD spent so far over all sessions, or None if some model used has no price."""
+        return _cost(self.store.state.usage_by_model, self.prices)
+
+    def _check_prices(self) -> None:
+        """A cost cap needs a price for every teacher model (and for models used earlier)."""
+        if self.config.budget.max_cost_usd is None:
+            return
+        models = {t.model for t in self.teachers.values()} | set(self.store.state.usage_by_model)
+        unpriced = sorted(model for model in models if self.prices.lookup(model) is None)
+        if unpriced:
+            raise InputError(
+                f"--max-cost needs a price for model {unpriced[0]!r}: add it to budget.prices "
+                "in the config (input/output USD per 1M tokens) or to budget.prices_file",
+                field="budget.max_cost_usd",
+            )
+
+    def _budget_reached(self) -> str | None:
+        budget = self.config.budget
+        tokens = self.store.state.total_tokens
+        if budget.max_tokens is not None and tokens >= budget.max_tokens:
+            return f"token budget reached: {tokens:,} of max {budget.max_tokens:,}"
+        if budget.max_cost_usd is not None:
+            cost = self.cost() or 0.0  # every model has a price: _check_prices made sure
+            if cost >= budget.max_cost_usd:
+                return f"cost budget reached: ${cost:.4f} of max ${budget.max_cost_usd:.4f}"
+        return None
 
     # ------------------------------------------------------------- stage 1
     async def _generate_instructions(self, jobs: set[asyncio.Task[None]]) -> None:
@@ -595,10 +652,21 @@ class Pipeline:
                 requests=dict(state.requests),
             ),
             usage=dict(state.usage),
+            cost_usd=self.cost(),
             timings_s=timings,
             stop_reason=self._stop_reason,
         )
         self.store.write_manifest(manifest)
+
+
+def _cost(usage_by_model: dict[str, Usage], prices: PriceTable) -> float | None:
+    total = 0.0
+    for model, usage in usage_by_model.items():
+        cost = prices.cost(model, usage.prompt_tokens, usage.completion_tokens)
+        if cost is None:
+            return None
+        total += cost
+    return total
 
 
 def _check_seed_count(config: RunConfig, seeds: list[SeedTask]) -> None:

@@ -80,11 +80,12 @@ def read_price_file(path: Path) -> dict[str, Price]:
         ) from None
 
 
-def load_prices(path: Path | None = None) -> PriceTable:
-    """The shipped table, with ``path``'s entries (if given) laid over it."""
+def load_prices(path: Path | None = None, overrides: dict[str, Price] | None = None) -> PriceTable:
+    """The shipped table, with ``path``'s entries and then ``overrides`` laid over it."""
     prices = read_price_file(SHIPPED_PRICES)
     if path is not None:
         prices.update(read_price_file(path))
+    prices.update(overrides or {})
     return PriceTable(prices)
 
 

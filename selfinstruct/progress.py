@@ -33,13 +33,23 @@ class Progress:
         self.total = total
         self.done = done
 
-    def update(self, done: int, examples: int, rejected: int, requests: int, tokens: int) -> None:
+    def update(
+        self,
+        done: int,
+        examples: int,
+        rejected: int,
+        requests: int,
+        tokens: int,
+        cost: float | None = None,
+    ) -> None:
         fields = {
             "examples": examples,
             "rejected": rejected,
             "requests": requests,
             "tokens": _short(tokens),
         }
+        if cost:
+            fields["cost"] = f"${cost:.4f}" if cost < 1 else f"${cost:,.2f}"
         if self.note:
             fields["teacher"] = self.note
         if self._bar is not None:

@@ -156,5 +156,6 @@ class Manifest(Record):
     package_versions: dict[str, str]
     counts: Counts
     usage: dict[str, Usage]
+    cost_usd: float | None = None
     timings_s: dict[str, float]
     stop_reason: str | None = None

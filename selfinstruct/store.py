@@ -61,6 +61,7 @@ class RunState:
     example_ids: set[str] = field(default_factory=set)
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     usage: dict[str, Usage] = field(default_factory=dict)
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     next_request: int = 0
     repaired: list[str] = field(default_factory=list)
@@ -72,6 +73,11 @@ class RunState:
     def record_call(self, call: TeacherCall) -> None:
         self.requests[call.stage] += 1
         self.usage[call.stage] = self.usage.get(call.stage, Usage()) + call.usage
+        self.usage_by_model[call.model] = self.usage_by_model.get(call.model, Usage()) + call.usage
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(usage.total_tokens for usage in self.usage.values())
 
     def record_rejections(self, rows: Iterable[Rejection]) -> None:
         for row in rows:
