@@ -169,3 +169,14 @@ def test_ctrl_c_half_way_then_rerun_finishes_exactly(tmp_path):
     assert len(ids) == len(set(ids))
     assert len({i.split("-")[0] for i in ids}) == 30
     assert SECRET not in all_text_written(out) + stdout + stderr
+
+
+def test_serial_runs_with_the_same_seed_are_identical(tmp_path, scripted_server):
+    def run(name: str) -> str:
+        out = tmp_path / name
+        args = ["generate", "--base-url", scripted_server.base_url, "--model", "X", "-n", "12",
+                "--seed", "5", "--max-concurrency", "1", "--out", str(out), "-q"]  # fmt: skip
+        assert CliRunner().invoke(cli, args).exit_code == 0
+        return (out / "examples.jsonl").read_text()
+
+    assert run("a") == run("b")
