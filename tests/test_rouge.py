@@ -1,0 +1,256 @@
+"""The ROUGE-L index decides and scores exactly as rouge-score does (property tests)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rouge_score import rouge_scorer
+
+from selfinstruct.filters import rouge
+from selfinstruct.filters.base import Drop
+from selfinstruct.filters.rouge import (
+    RougeIndex,
+    RougeNovelty,
+    fmeasure,
+    rouge_l_f,
+    tokenize,
+)
+
+SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+# A small vocabulary so that overlaps (and near-threshold ties) happen often, plus pieces
+# that tokenize oddly: non-ASCII letters vanish and split words, CJK gives no token, case
+# folds, punctuation-only text is empty, and lower() can turn non-ASCII into ASCII.
+WORDS = ["a", "b", "c", "the", "cat", "dog", "x1", "2", "write", "list", "poem", "café",
+         "don't", "Straße", "İ", "\u212a", "你好", "!!", "...", "A", "THE", "ß", "é"]  # fmt: skip
+SEPARATORS = [" ", "  ", ", ", ".", "-", "\n", "\t", "/"]
+
+word_texts = st.lists(
+    st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=14
+).map(lambda parts: "".join(w + s for w, s in parts))
+any_texts = st.one_of(word_texts, st.text(max_size=30))
+thresholds = st.one_of(
+    st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.7, 0.7, 0.9, 1.0]),
+    st.floats(min_value=0.0, max_value=1.0),
+)
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def reference_f(candidate: str, kept: str) -> float:
+    """What Alpaca/Self-Instruct compute: rouge-score, the new text as the target."""
+    return SCORER.score(candidate, kept)["rougeL"].fmeasure
+
+
+def reference_most_similar(candidate: str, kept: list[str]) -> tuple[float, int]:
+    best, best_i = 0.0, -1
+    for i, text in enumerate(kept):
+        score = reference_f(candidate, text)
+        if score > best:
+            best, best_i = score, i
+    return best, best_i
+
+
+def text_with_lcs(common: int, extra_a: int, extra_b: int) -> tuple[str, str]:
+    """Two texts whose LCS is exactly `common` tokens, of lengths common + extra_*."""
+    shared = [f"w{i}" for i in range(common)]
+    a = shared + [f"a{i}" for i in range(extra_a)]
+    b = shared + [f"b{i}" for i in range(extra_b)]
+    return " ".join(a), " ".join(b)
+
+
+# -- tokenizer and score ---------------------------------------------------------------------
+
+
+@FAST
+@given(st.text(max_size=60))
+def test_tokenize_matches_rouge_score(text: str) -> None:
+    assert tokenize(text) == SCORER._tokenizer.tokenize(text)
+
+
+def test_tokenize_examples() -> None:
+    assert tokenize("Café, don't!") == ["caf", "don", "t"]
+    assert tokenize("你好 !!") == []
+    assert tokenize("\u212aelvin") == ["kelvin"]  # the Kelvin sign lowercases to "k"
+
+
+@FAST
+@given(any_texts, any_texts)
+def test_rouge_l_f_matches_rouge_score_both_ways(a: str, b: str) -> None:
+    expected = reference_f(a, b)
+    assert rouge_l_f(tokenize(a), tokenize(b)) == expected
+    assert rouge_l_f(tokenize(b), tokenize(a)) == expected
+    assert reference_f(b, a) == expected
+
+
+@pytest.mark.parametrize(
+    ("lcs", "m", "n", "expected"),
+    [
+        (21, 23, 37, 0.6999999999999998),  # 2L/(m+n) == 0.7, rounds down: not similar
+        (7, 7, 13, 0.7000000000000001),  # 2L/(m+n) == 0.7, rounds up: similar
+        (7, 9, 11, 0.7000000000000001),
+        (14, 18, 22, 0.7000000000000001),
+        (35, 41, 59, 0.6999999999999998),
+    ],
+)
+def test_ties_round_like_the_reference(lcs: int, m: int, n: int, expected: float) -> None:
+    kept, candidate = text_with_lcs(lcs, n - lcs, m - lcs)
+    assert reference_f(candidate, kept) == expected == fmeasure(lcs, n, m)
+    index = RougeIndex(0.7)
+    index.add(kept)
+    assert index.most_similar(candidate) == (expected, 0)
+    assert index.is_novel(candidate) is (expected <= 0.7)
+    assert (index.find_similar(candidate) is None) is (expected <= 0.7)
+
+
+# -- the index against the reference ---------------------------------------------------------
+
+
+@FAST
+@given(st.lists(any_texts, max_size=25), thresholds)
+def test_greedy_dedup_matches_reference(texts: list[str], threshold: float) -> None:
+    index = RougeIndex(threshold)
+    kept: list[str] = []
+    for text in texts:
+        score, nearest = reference_most_similar(text, kept)
+        similar = score > threshold
+        assert index.is_novel(text) is not similar
+        found = index.find_similar(text)
+        assert found == ((score, nearest) if similar else None)
+        added, got_score, got_nearest = index.add_if_novel(text)
+        assert (added, got_score, got_nearest) == (not similar, score, nearest)
+        if added:
+            kept.append(text)
+    assert [index.text(i) for i in range(len(index))] == kept
+
+
+@FAST
+@given(st.lists(any_texts, max_size=20), any_texts)
+def test_most_similar_is_the_exact_maximum(kept: list[str], candidate: str) -> None:
+    index = RougeIndex()
+    for text in kept:
+        index.add(text)
+    assert index.most_similar(candidate) == reference_most_similar(candidate, kept)
+
+
+def test_first_index_wins_ties() -> None:
+    index = RougeIndex()
+    for text in ["x y z", "a b c d", "a b c d", "d c b a"]:
+        index.add(text)
+    assert index.most_similar("a b c e") == (0.75, 1)
+    assert index.find_similar("a b c d") == (1.0, 1)
+
+
+def test_empty_and_tokenless_texts_never_block() -> None:
+    index = RougeIndex(0.0)
+    for text in ["", "!!!", "你好", "é"]:
+        assert index.add_if_novel(text) == (True, 0.0, -1)
+    assert index.is_novel("anything at all")
+    assert index.most_similar("") == (0.0, -1)
+    assert len(index) == 4 and index.text(1) == "!!!"
+
+
+def test_threshold_one_keeps_everything_and_zero_rejects_any_overlap() -> None:
+    one = RougeIndex(1.0)
+    one.add("same text")
+    assert one.is_novel("same text")
+    zero = RougeIndex(0.0)
+    zero.add("one shared word")
+    assert not zero.is_novel("word")
+    assert zero.is_novel("nothing in common")
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_threshold_out_of_range(bad: float) -> None:
+    with pytest.raises(ValueError):
+        RougeIndex(bad)
+
+
+def test_repeated_tokens_count_as_a_multiset() -> None:
+    index = RougeIndex()
+    index.add("the the the the cat")
+    candidate = "the cat the the the"
+    assert index.most_similar(candidate) == reference_most_similar(
+        candidate, ["the the the the cat"]
+    )
+
+
+def _random_corpus(rng: random.Random, size: int) -> list[str]:
+    """Texts from a 40-word vocabulary with a few long ones and many near-duplicates."""
+    vocab = [f"w{i}" for i in range(40)] + ["the", "a", "of"] * 5
+    texts: list[str] = []
+    for _ in range(size):
+        if texts and rng.random() < 0.3:
+            words = rng.choice(texts).split()
+            for _ in range(rng.randint(1, 3)):
+                if words and rng.random() < 0.5:
+                    del words[rng.randrange(len(words))]
+                else:
+                    words.insert(rng.randrange(len(words) + 1), rng.choice(vocab))
+        else:
+            length = rng.choice([1, 2, 3, 5, 8, 12, 20, 40, 300])
+            words = [rng.choice(vocab) for _ in range(length)]
+        texts.append(" ".join(words))
+    return texts
+
+
+def _brute_force_kept(texts: list[str], threshold: float) -> list[tuple[bool, float, int]]:
+    """The greedy rule with rouge_l_f (itself checked against rouge-score above)."""
+    kept_tokens: list[list[str]] = []
+    kept_index: list[int] = []
+    out = []
+    for text in texts:
+        tokens = tokenize(text)
+        best, best_i = 0.0, -1
+        for j, other in enumerate(kept_tokens):
+            score = rouge_l_f(tokens, other)
+            if score > best:
+                best, best_i = score, j
+        similar = best > threshold
+        out.append((not similar, best, best_i) if similar else (True, 0.0, -1))
+        if not similar:
+            kept_tokens.append(tokens)
+            kept_index.append(len(kept_index))
+    return out
+
+
+def _fast_kept(texts: list[str], threshold: float) -> list[tuple[bool, float, int]]:
+    index = RougeIndex(threshold)
+    out = []
+    for text in texts:
+        found = index.find_similar(text)
+        if found is None:
+            index.add(text)
+            out.append((True, 0.0, -1))
+        else:
+            out.append((False, *found))
+    return out
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85])
+def test_many_texts_across_rebuilds(threshold: float) -> None:
+    texts = _random_corpus(random.Random(threshold), 700)
+    assert _fast_kept(texts, threshold) == _brute_force_kept(texts, threshold)
+
+
+def test_saturated_lengths_and_tuple_sequences(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts longer than the packed length field, and over the code-point vocabulary limit."""
+    monkeypatch.setattr(rouge, "_CAP", 7)
+    monkeypatch.setattr(rouge, "_MAX_CODE_POINT", 30)
+    texts = _random_corpus(random.Random(1), 400)
+    assert _fast_kept(texts, 0.7) == _brute_force_kept(texts, 0.7)
+
+
+def test_rouge_novelty_filter() -> None:
+    novelty = RougeNovelty(threshold=0.7)
+    assert novelty.name == "rouge"
+    assert novelty.filter("Write a poem about the sea.") is None
+    novelty.index.add("Write a poem about the sea.")
+    drop = novelty.filter("write a poem about the sea")
+    assert drop == Drop(
+        "rouge_similar", {"score": 1.0, "most_similar": "Write a poem about the sea."}
+    )
+    assert novelty.filter("Summarize this article in two sentences.") is None
+    assert len(novelty.index) == 1  # filter never adds
