@@ -206,9 +206,11 @@ def main() -> None:
 def _register_subcommands() -> None:
     """Commands that live in their own modules (each a thin layer over one library module)."""
     from selfinstruct.cli_data import export, report, stats
+    from selfinstruct.cli_dedup import dedup_command
 
     for command in (export, report, stats):
         cli.add_command(command)
+    cli.add_command(dedup_command, name="dedup")
 
 
 _register_subcommands()
