@@ -188,6 +188,11 @@ class Pipeline:
         built: dict[str, Teacher] = {}
         for stage in ("instructions", "classify", "inputs", "outputs"):
             teacher_config: TeacherConfig = self.config.teacher_for(stage)
+            batch = teacher_config.resolved_kind() == "openai-batch"
+            if batch and teacher_config.batch_dir is None:
+                # the Batch API journal lives with the run, so a resume never pays twice
+                journal = self.out / "batches"
+                teacher_config = teacher_config.model_copy(update={"batch_dir": journal})
             key = teacher_config.model_dump_json()
             if key not in built:
                 built[key] = make_teacher(teacher_config)

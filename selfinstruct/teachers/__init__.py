@@ -16,6 +16,10 @@ def make_teacher(config: TeacherConfig) -> Teacher:
         from selfinstruct.teachers.openai import OpenAITeacher
 
         return OpenAITeacher(config)
+    if kind == "openai-batch":
+        from selfinstruct.teachers.openai_batch import OpenAIBatchTeacher
+
+        return OpenAIBatchTeacher(config)
     if kind == "local":
         from selfinstruct.teachers.local import LocalTeacher
 
