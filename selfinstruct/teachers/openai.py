@@ -3,16 +3,20 @@
 Transport only, with the official ``openai`` SDK (``AsyncOpenAI``). The SDK's own retries are
 off; this module retries (tenacity) on 429, 408, any 5xx, timeouts, connection errors and
 malformed answers (unparseable body, no choices), with exponential backoff and jitter, and
-waits what a ``Retry-After`` header asks. Other 4xx fail at once. Requests are bounded by an
-``asyncio.Semaphore(max_concurrency)`` (a request keeps its slot while it backs off, so a
-rate-limited server sees less load, not more) and spread over the configured base URLs, each
-request to the endpoint with the fewest requests in flight. It never sends ``n`` > 1 or a
-list ``prompt`` (llama.cpp's server rejects both). No error message ever holds the API key.
+waits what a ``Retry-After`` header asks. Other 4xx fail at once.
+
+Requests are bounded by an :class:`~selfinstruct.teachers.adaptive.AdaptiveLimiter` (a
+request keeps its slot while it backs off, so a rate-limited server sees less load, not more):
+with ``adaptive_concurrency`` its limit moves AIMD-style within ``[1, max_concurrency]``
+(halved on a 429, grown while latency holds), else it is fixed at ``max_concurrency``. They are
+spread over the configured base URLs by an :class:`~selfinstruct.teachers.endpoints.EndpointPool`
+(fewest in flight first, an optional per-endpoint cap, and endpoints that keep failing taken out
+of rotation for a cool-down; see :meth:`OpenAITeacher.endpoint_stats`). It never sends ``n`` > 1
+or a list ``prompt`` (llama.cpp's server rejects both). No error message ever holds the API key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import math
@@ -30,7 +34,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from selfinstruct.config import TeacherConfig
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.records import Usage
+from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
+from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +61,8 @@ class _Malformed(Exception):
     """The server answered 2xx, but not with a usable completion."""
 
 
-@dataclass
-class _Endpoint:
-    """One SDK client (one connection pool) for a base URL; a URL may have several."""
-
-    url: str
-    client: openai.AsyncOpenAI
-    in_flight: int = 0
-    sent: int = 0
+class _NoEndpoint(Exception):
+    """Every endpoint was out of rotation (or at its cap) for as long as an attempt may wait."""
 
 
 class OpenAITeacher:
@@ -71,8 +71,11 @@ class OpenAITeacher:
     ``backoff_base_s`` / ``backoff_max_s`` shape the exponential backoff (the n-th retry waits
     about ``base * 2**(n-1)`` plus up to ``base`` of jitter, at most ``max``);
     ``max_retry_after_s`` caps what a server's ``Retry-After`` can make it wait.
-    Counters for progress displays: :attr:`in_flight`, :attr:`requests_sent`, :attr:`retries`,
-    :attr:`failures`.
+    With several base URLs, ``failure_threshold`` consecutive connection errors, timeouts or
+    5xx take an endpoint out of rotation for ``cooldown_base_s`` (doubling up to
+    ``cooldown_max_s``). Counters for progress displays: :attr:`in_flight`,
+    :attr:`requests_sent`, :attr:`retries`, :attr:`failures`, :attr:`concurrency_limit` and
+    :meth:`endpoint_stats`. :attr:`max_concurrency` stays the upper bound.
     """
 
     def __init__(
@@ -82,6 +85,9 @@ class OpenAITeacher:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         max_retry_after_s: float = 60.0,
+        failure_threshold: int = 3,
+        cooldown_base_s: float = 2.0,
+        cooldown_max_s: float = 60.0,
     ) -> None:
         self.config = config
         self.api: Api = config.resolved_api()
@@ -94,31 +100,44 @@ class OpenAITeacher:
         self.retries = 0
         self.failures = 0
         self._key = config.api_key.get_secret_value() if config.api_key is not None else ""
-        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
         self._urls = list(dict.fromkeys(u.rstrip("/") for u in config.base_url)) or [
             DEFAULT_BASE_URL
         ]
-        shards = math.ceil(config.max_concurrency / REQUESTS_PER_CLIENT)
-        self._endpoints = [
-            _Endpoint(
-                url=url,
-                client=openai.AsyncOpenAI(
-                    base_url=url,
-                    api_key=self._key or PLACEHOLDER_API_KEY,
-                    max_retries=0,
-                    timeout=config.timeout_s,
-                ),
-            )
-            for _ in range(shards)
-            for url in self._urls
-        ]
+        per_url = min(config.max_concurrency, config.max_concurrency_per_endpoint or 1 << 30)
+        shards = math.ceil(per_url / REQUESTS_PER_CLIENT)
+        self.pool: EndpointPool[openai.AsyncOpenAI] = EndpointPool(
+            [(url, [self._client(url) for _ in range(shards)]) for url in self._urls],
+            max_in_flight_per_endpoint=config.max_concurrency_per_endpoint,
+            failure_threshold=failure_threshold,
+            cooldown_base_s=cooldown_base_s,
+            cooldown_max_s=cooldown_max_s,
+        )
+
+    def _client(self, url: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=url,
+            api_key=self._key or PLACEHOLDER_API_KEY,
+            max_retries=0,
+            timeout=self.config.timeout_s,
+        )
 
     # -- counters --------------------------------------------------------------------------
 
     @property
     def in_flight(self) -> int:
         """HTTP requests on the wire right now, over all endpoints."""
-        return sum(e.in_flight for e in self._endpoints)
+        return self.pool.in_flight
+
+    @property
+    def concurrency_limit(self) -> int:
+        """How many requests may run at once now (moves when adaptive; <= max_concurrency)."""
+        return self.limiter.limit
+
+    def endpoint_stats(self) -> dict[str, dict[str, int | bool | float]]:
+        """Per base URL: sent, ok, failed, in_flight, healthy, ejections, cooldown_left_s,
+        mean_latency_s (attempts, retries included). Never holds a key."""
+        return self.pool.stats()
 
     @property
     def base_urls(self) -> list[str]:
@@ -132,9 +151,9 @@ class OpenAITeacher:
             return
         timeout = min(self.config.timeout_s, 30.0)
         reasons: list[str] = []
-        for endpoint in self._endpoints[: len(self._urls)]:  # one client per URL
+        for endpoint in self.pool.endpoints:  # one client per URL
             try:
-                page = await endpoint.client.models.list(timeout=timeout)
+                page = await endpoint.clients[0].models.list(timeout=timeout)
                 ids = [m.id for m in (getattr(page, "data", None) or []) if getattr(m, "id", None)]
             except openai.APIStatusError as exc:
                 reasons.append(
@@ -162,12 +181,12 @@ class OpenAITeacher:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        async with self._semaphore:
+        async with self.limiter.slot():
             try:
                 return await retrying(self._attempt, kwargs, [])
-            except (openai.OpenAIError, _Malformed, ValueError) as exc:
+            except (openai.OpenAIError, _Malformed, _NoEndpoint, ValueError) as exc:
                 self.failures += 1
-                url = getattr(exc, "_teacher_url", self._endpoints[0].url)
+                url = getattr(exc, "_teacher_url", self._urls[0])
                 message = self._describe(exc, url)
                 if _retryable(exc):
                     attempts = retrying.statistics.get("attempt_number", 1)
@@ -178,8 +197,9 @@ class OpenAITeacher:
                 raise TeacherError(self._scrub(message)) from None
 
     async def aclose(self) -> None:
-        for endpoint in self._endpoints:
-            await endpoint.client.close()
+        for endpoint in self.pool.endpoints:
+            for client in endpoint.clients:
+                await client.close()
 
     # -- one attempt -----------------------------------------------------------------------
 
@@ -205,37 +225,47 @@ class OpenAITeacher:
             kwargs["seed"] = request.seed
         return kwargs
 
-    def _pick(self, avoid: str | None) -> _Endpoint:
-        """The endpoint with the fewest requests in flight (then the fewest sent); a retry
-        avoids the endpoint its previous attempt failed on when there is another."""
-        candidates = [e for e in self._endpoints if e.url != avoid] or self._endpoints
-        return min(candidates, key=lambda e: (e.in_flight, e.sent))
-
     async def _attempt(self, kwargs: dict[str, Any], failed_on: list[str]) -> OpenAICompletion:
-        endpoint = self._pick(failed_on[-1] if failed_on else None)
-        endpoint.in_flight += 1
-        endpoint.sent += 1
+        """One HTTP request on the best endpoint (a retry avoids the one that just failed),
+        waiting up to ``timeout_s`` while every endpoint is out of rotation or at its cap."""
+        try:
+            lease = await self.pool.acquire(
+                failed_on[-1] if failed_on else None, max_wait_s=self.config.timeout_s
+            )
+        except NoEndpointAvailable as exc:
+            raise _NoEndpoint(str(exc)) from None
         self.requests_sent += 1
+        epoch = self.limiter.epoch
+        outcome: Outcome = "cancelled"
         started = time.perf_counter()
+        latency = 0.0
         try:
             if self.api == "chat":
-                response: Any = await endpoint.client.chat.completions.create(
+                response: Any = await lease.client.chat.completions.create(
                     model=self.model, **kwargs
                 )
             else:
-                response = await endpoint.client.completions.create(model=self.model, **kwargs)
-            return self._parse(response, time.perf_counter() - started)
+                response = await lease.client.completions.create(model=self.model, **kwargs)
+            latency = time.perf_counter() - started
+            completion = self._parse(response, latency)
+            outcome = "ok"
+            self.limiter.on_success(latency)
+            return completion
         except (openai.OpenAIError, _Malformed) as exc:
-            failed_on.append(endpoint.url)
-            exc._teacher_url = endpoint.url  # type: ignore[attr-defined]  # for messages
+            outcome = _outcome(exc)
+            if isinstance(exc, openai.APIStatusError) and exc.status_code == 429:
+                self.limiter.on_overload(epoch)
+            failed_on.append(lease.url)
+            exc._teacher_url = lease.url  # type: ignore[attr-defined]  # for messages
             raise
         except ValueError as exc:  # e.g. json.JSONDecodeError: the body is not valid JSON
-            failed_on.append(endpoint.url)
+            outcome = "alive"
+            failed_on.append(lease.url)
             malformed = _Malformed(f"unparseable body ({exc})")
-            malformed._teacher_url = endpoint.url  # type: ignore[attr-defined]
+            malformed._teacher_url = lease.url  # type: ignore[attr-defined]
             raise malformed from exc
         finally:
-            endpoint.in_flight -= 1
+            self.pool.release(lease, outcome, latency)
 
     def _parse(self, response: Any, latency_s: float) -> OpenAICompletion:
         if isinstance(response, str):  # the SDK hands back raw text when the body is not JSON
@@ -300,6 +330,8 @@ class OpenAITeacher:
             return f"cannot reach {url}: {_connection_reason(exc)}"
         if isinstance(exc, (_Malformed, openai.APIResponseValidationError)):
             return f"malformed response from {url}: {exc}"
+        if isinstance(exc, _NoEndpoint):
+            return str(exc)
         return f"{type(exc).__name__} from {url}: {exc}"
 
     def _scrub(self, message: str) -> str:
@@ -314,8 +346,20 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 429) or exc.status_code >= 500
     return isinstance(
-        exc, (openai.APIConnectionError, openai.APIResponseValidationError, _Malformed)
+        exc,
+        (openai.APIConnectionError, openai.APIResponseValidationError, _Malformed, _NoEndpoint),
     )
+
+
+def _outcome(exc: BaseException) -> Outcome:
+    """What a failed attempt says about its endpoint: ``down`` (connection error, timeout,
+    408 or 5xx: count towards taking it out) or ``alive`` (it answered: 429, other 4xx, a
+    malformed body)."""
+    if isinstance(exc, openai.APIStatusError):
+        return "down" if exc.status_code == 408 or exc.status_code >= 500 else "alive"
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included
+        return "down"
+    return "alive"
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
