@@ -633,6 +633,15 @@ class Pipeline:
             with contextlib.suppress(Exception):
                 await teacher.aclose()
 
+    def _endpoint_stats(self) -> dict[str, dict[str, object]]:
+        """Per-endpoint counters of the teachers that have them (never a key)."""
+        stats: dict[str, dict[str, object]] = {}
+        for teacher in {id(t): t for t in self.teachers.values()}.values():
+            report = getattr(teacher, "endpoint_stats", None)
+            if callable(report):
+                stats.update(report())
+        return stats
+
     def _write_manifest(self, status: str, elapsed: float | None = None) -> None:
         state = self.store.state
         previous = read_manifest(self.out)
@@ -658,6 +667,7 @@ class Pipeline:
             ),
             usage=dict(state.usage),
             cost_usd=self.cost(),
+            endpoints=self._endpoint_stats(),
             timings_s=timings,
             stop_reason=self._stop_reason,
         )

@@ -157,5 +157,6 @@ class Manifest(Record):
     counts: Counts
     usage: dict[str, Usage]
     cost_usd: float | None = None
+    endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
     timings_s: dict[str, float]
     stop_reason: str | None = None
