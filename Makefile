@@ -50,7 +50,7 @@ generate: install
 	$(VENV)/bin/selfinstruct generate $(GEN_ARGS)
 
 serve: install
-	$(PY) -m llama_cpp.server --host 127.0.0.1 --port $(PORT) \
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m llama_cpp.server --host 127.0.0.1 --port $(PORT) \
 		--model $$($(PY) -c "from selfinstruct.teachers.local import embedded_model_path as p; print(p())") \
 		--model_alias smollm2-135m --n_ctx 2048
 

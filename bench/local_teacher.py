@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
 import sys
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# the same OpenMP wait policy the teacher sets, so both sides run llama.cpp alike
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import llama_cpp
 

@@ -113,6 +113,10 @@ class LocalTeacher:
         self._closed = False
 
     def _load(self, path: Path) -> Any:
+        # llama.cpp's OpenMP threads busy-wait between steps by default; on a machine where
+        # anything else runs, that spinning starves them (measured here: one request 1.7 s
+        # -> 116 s with two busy neighbours on 2 cores). Read once, when llama_cpp loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import llama_cpp
         except ImportError:

@@ -7,6 +7,7 @@ pipeline must work anyway, on the chat and on the completions API.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # llama.cpp logs a lot while loading: a file, not a pipe nobody reads (it would block).
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
     log = log_path.open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}  # as `make serve` runs it
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
