@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from selfinstruct.errors import InputError
-from selfinstruct.export import atomic_path, import_pyarrow
 
+HF_HINT = "pip install 'selfinstruct[hf]'"
 _SNIPPET = 60
 _PARQUET_BATCH = 4096
 
@@ -120,8 +121,10 @@ def _json_list_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         elif not text.startswith("]", position):
             line += text.count("\n", counted, position)
             raise InputError("invalid JSON list (expected ',' or ']')", path=path, line=line)
-    if text[_skip_space(text, position + 1) :]:
-        raise InputError("unexpected text after the JSON list", path=path)
+    rest = _skip_space(text, position + 1)
+    if rest < len(text):
+        line = text.count("\n", 0, rest) + 1
+        raise InputError("unexpected text after the JSON list", path=path, line=line)
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -195,3 +198,30 @@ def write_rows(path: str | Path) -> Iterator[RowWriter]:
         writer = RowWriter(file, as_list=path.suffix.lower() == ".json")
         yield writer
         writer.finish()
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name next to ``path`` to write to; renamed over ``path`` on success,
+    removed on failure. The file gets the usual permissions (umask), not mkstemp's 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def import_pyarrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"Parquet needs the 'pyarrow' package: {HF_HINT}") from None
+    return pa, pq

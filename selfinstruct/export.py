@@ -33,14 +33,14 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from selfinstruct.datafiles import HF_HINT, atomic_path, import_pyarrow
 from selfinstruct.errors import InputError
 from selfinstruct.records import Example, Manifest
 from selfinstruct.seeds import load_seeds
@@ -49,7 +49,6 @@ from selfinstruct.store import EXAMPLES, read_manifest
 LAYOUTS = ("alpaca", "messages", "sharegpt", "prompt-completion")
 CONTAINERS = ("hf", "parquet")
 FORMATS = (*LAYOUTS, *CONTAINERS)
-HF_HINT = "pip install 'selfinstruct[hf]'"
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 # The Self-Instruct fine-tuning templates (prepare_for_finetuning.py in the paper's
@@ -383,33 +382,6 @@ def write_parquet(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     pa, pq = import_pyarrow()
     with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary name next to ``path`` to write to; renamed over ``path`` on success,
-    removed on failure. The file gets the usual permissions (umask), not mkstemp's 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def import_pyarrow() -> tuple[Any, Any]:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise InputError(f"Parquet needs the 'pyarrow' package: {HF_HINT}") from None
-    return pa, pq
 
 
 def import_datasets() -> Any:

@@ -9,15 +9,15 @@ Conversation fields (``messages``, ``conversations``) are measured per role, as
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfinstruct.datafiles import iter_rows
 from selfinstruct.errors import InputError
-from selfinstruct.export import import_datasets, import_pyarrow
+from selfinstruct.export import import_datasets
 
 PERCENTILES = (50, 90, 99)
 _ROLE_KEYS = (("role", "content"), ("from", "value"))
@@ -90,84 +90,7 @@ def load_tables(path: Path) -> dict[str, list[dict[str, Any]]]:
     """``{split name or "": rows}`` from any exported file; problems name ``file:line``."""
     if path.is_dir():
         return _load_saved_dataset(path)
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    if path.suffix == ".parquet":
-        return {"": _load_parquet(path)}
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not valid UTF-8 (at byte {exc.start})", path=path) from None
-    if not text.strip():
-        raise InputError("empty file", path=path)
-    if text.lstrip().startswith("["):
-        return {"": _json_list(text, path)}
-    return {"": _json_lines(text, path)}
-
-
-def _json_lines(text: str, path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number
-            ) from None
-        rows.append(_expect_object(row, path, number))
-    return rows
-
-
-def _json_list(text: str, path: Path) -> list[dict[str, Any]]:
-    """A JSON list, item by item, so that a bad item is reported with its line."""
-    decoder = json.JSONDecoder()
-    rows: list[dict[str, Any]] = []
-    position = _skip_space(text, 0) + 1  # past "["
-    line, counted = 1, 0
-    try:
-        while True:
-            position = _skip_space(text, position)
-            if text.startswith("]", position):
-                break
-            line += text.count("\n", counted, position)
-            counted = position
-            item, position = decoder.raw_decode(text, position)
-            rows.append(_expect_object(item, path, line))
-            position = _skip_space(text, position)
-            if text.startswith(",", position):
-                position += 1
-            elif not text.startswith("]", position):
-                raise json.JSONDecodeError("expected ',' or ']'", text, position)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
-    rest = text[position + 1 :].strip()
-    if rest:
-        raise InputError(
-            "extra data after the JSON list", path=path, line=text.count("\n", 0, position) + 1
-        )
-    return rows
-
-
-def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
-
-
-def _expect_object(row: Any, path: Path, line: int) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise InputError(f"expected a JSON object, got {type(row).__name__}", path=path, line=line)
-    return row
-
-
-def _load_parquet(path: Path) -> list[dict[str, Any]]:
-    pa, pq = import_pyarrow()
-    try:
-        return pq.read_table(path).to_pylist()
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"not a readable Parquet file ({exc})", path=path) from None
+    return {"": [row for _, row in iter_rows(path)]}
 
 
 def _load_saved_dataset(path: Path) -> dict[str, list[dict[str, Any]]]:

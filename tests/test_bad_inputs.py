@@ -114,7 +114,7 @@ CASES = [
         ":1: instruction: Value error, must not be empty",
         seeds_file('{"instruction": "  ", "output": "x"}\n'),
     ),
-    Case("JSON list of non-objects", "item 0: expected a JSON object", seeds_file("[1, 2]")),
+    Case("JSON list of non-objects", ":1: expected a JSON object, got int", seeds_file("[1, 2]")),
     Case(
         "seed set too small",
         "has 3 tasks but each request shows 6 seed demonstrations",

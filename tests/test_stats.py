@@ -99,7 +99,7 @@ def test_stats_of_a_split_hf_directory(tmp_path):
         ("bad.jsonl", '{"a": "x"}\n\n[1, 2]\n', ":3:", "expected a JSON object, got list"),
         ("bad.json", '[\n  {"a": "x"},\n  "text",\n  {"a": "y"}\n]', ":3:", "got str"),
         ("bad.json", '[\n  {"a": "x"},\n  {"a": }\n]', ":3:", "invalid JSON"),
-        ("bad.json", '[{"a": "x"}] extra', ":1:", "extra data"),
+        ("bad.json", '[{"a": "x"}] extra', ":1:", "unexpected text after the JSON list"),
         ("empty.jsonl", "  \n", "empty.jsonl:", "empty file"),
         ("bad.parquet", "not parquet", "bad.parquet:", "not a readable Parquet file"),
     ],
