@@ -232,6 +232,7 @@ class Pipeline:
 
     def _build_filters(self) -> None:
         self.filters: list[TextFilter] = build_instruction_filters(self.config.filters)
+        self.remembering = [rule for rule in self.filters if isinstance(rule, Remembers)]
         self.index = RougeIndex(self.config.filters.rouge_threshold)
         self.seed_texts = [task.instruction for task in self.seeds]
         for text in self.seed_texts + [row.instruction for row in self.store.state.instructions]:
@@ -239,9 +240,8 @@ class Pipeline:
 
     def _remember(self, text: str) -> None:
         self.index.add(text)
-        for rule in self.filters:
-            if isinstance(rule, Remembers):
-                rule.add(text)
+        for rule in self.remembering:
+            rule.add(text)
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
