@@ -425,8 +425,7 @@ def fast_dedup(texts: Iterable[str], threshold: float) -> list[int]:
     index = RougeIndex(threshold)
     kept: list[int] = []
     for i, text in enumerate(texts):
-        if index.find_similar(text) is None:
-            index.add(text)
+        if index.find_or_add(text) is None:
             kept.append(i)
     return kept
 

@@ -99,9 +99,8 @@ def _keep(
     kept_out: RowWriter,
     rejected_out: RowWriter | None,
 ) -> bool:
-    found = index.find_similar(text)
+    found = index.find_or_add(text)
     if found is None:
-        index.add(text)
         kept_out.write(row)
         return True
     if rejected_out is not None:

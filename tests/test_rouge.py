@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,7 +113,7 @@ def test_ties_round_like_the_reference(lcs: int, m: int, n: int, expected: float
 @FAST
 @given(st.lists(any_texts, max_size=25), thresholds)
 def test_greedy_dedup_matches_reference(texts: list[str], threshold: float) -> None:
-    index = RougeIndex(threshold)
+    index, greedy = RougeIndex(threshold), RougeIndex(threshold)
     kept: list[str] = []
     for text in texts:
         score, nearest = reference_most_similar(text, kept)
@@ -119,11 +121,13 @@ def test_greedy_dedup_matches_reference(texts: list[str], threshold: float) -> N
         assert index.is_novel(text) is not similar
         found = index.find_similar(text)
         assert found == ((score, nearest) if similar else None)
+        assert greedy.find_or_add(text) == found
         added, got_score, got_nearest = index.add_if_novel(text)
         assert (added, got_score, got_nearest) == (not similar, score, nearest)
         if added:
             kept.append(text)
     assert [index.text(i) for i in range(len(index))] == kept
+    assert [greedy.text(i) for i in range(len(greedy))] == kept
 
 
 @FAST
@@ -236,11 +240,55 @@ def test_many_texts_across_rebuilds(threshold: float) -> None:
 
 
 def test_saturated_lengths_and_tuple_sequences(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Texts longer than the packed length field, and over the code-point vocabulary limit."""
+    """Texts longer than the packed length field, over the code-point vocabulary limit, and
+    every posting sorted and bisected."""
     monkeypatch.setattr(rouge, "_CAP", 7)
     monkeypatch.setattr(rouge, "_MAX_CODE_POINT", 30)
+    monkeypatch.setattr(rouge, "_SORT_MIN", 1)
+    monkeypatch.setattr(rouge, "_STARTS_MAX", 5)
     texts = _random_corpus(random.Random(1), 400)
     assert _fast_kept(texts, 0.7) == _brute_force_kept(texts, 0.7)
+    index = RougeIndex()
+    for text in texts[:60]:
+        index.add(text)
+    for candidate in texts[60:80]:
+        assert index.most_similar(candidate) == reference_most_similar(candidate, texts[:60])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 0.5, 0.7, 0.77, 0.99, 1.0])
+def test_integer_bounds_match_their_definitions(threshold: float) -> None:
+    bounds = rouge._Bounds(threshold)
+    margin = Fraction(threshold) - Fraction(1, 10**9)  # t'
+    for s in range(1, 120):  # need(s): least L >= 1 with 2L > t' * s
+        assert bounds.need(s) == next(L for L in range(1, s + 2) if margin * s < 2 * L)
+    for v in range(1, 40):  # max_total(v): largest s with need(s) <= v (unbounded at t=0)
+        top = bounds.max_total(v)
+        if margin <= 0:
+            assert top >= 2**40
+        else:
+            assert bounds.need(top) <= v < bounds.need(top + 1)
+    for m in range(1, 40):
+        admissible = [n for n in range(1, 200) if bounds.need(m + n) <= min(m, n)]
+        shortest = min(admissible, default=m + 1)
+        assert bounds.shortest_partner(m) == shortest
+        expected_prefix = m - bounds.need(m + shortest) + 1 if admissible else 0
+        assert bounds.prefix_len(m) == expected_prefix
+        assert 0 <= bounds.short_len(m) <= bounds.core_len(m) <= bounds.prefix_len(m)
+
+
+def test_batched_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidates verified in one rapidfuzz call and numpy, as for large candidate sets."""
+    monkeypatch.setattr(rouge, "_BATCH", 0)
+    texts = _random_corpus(random.Random(2), 400)
+    assert _fast_kept(texts, 0.7) == _brute_force_kept(texts, 0.7)
+
+
+def test_vectorized_fmeasure_is_bit_equal() -> None:
+    for m in range(1, 40):
+        pairs = [(lcs, n) for n in range(1, 40) for lcs in range(min(m, n) + 1)]
+        lcs, n = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        expected = [fmeasure(a, b, m) for a, b in pairs]
+        assert rouge._fmeasures(lcs, n, m).tolist() == expected
 
 
 def test_rouge_novelty_filter() -> None:

@@ -13,23 +13,27 @@ Reference semantics (every answer here equals them bit for bit):
 
 Why the pruning is exact. The float F is within a few ulps (~1e-15) of the exact 2L/(m+n),
 so F > t implies 2L/(m+n) > t' = t - 1e-9; every bound below uses t' in exact integer
-arithmetic (:class:`_Bounds`), so it never prunes a pair that could pass. For lengths m, n
-a pair needs L >= need(m+n), the least integer with 2L > t'(m+n). Then:
+arithmetic (:class:`_Bounds`), so none can drop a pair that passes. A candidate of m
+tokens and a kept text of n tokens need L >= need(m+n), the least integer with
+2L > t'(m+n). Write each text as the *set* of its elements (token, k-th occurrence): the
+token overlap |X ∩ Y| (a multiset intersection) bounds L. Then:
 
 1. **length**: L <= min(m, n), so need(m+n) <= min(m, n);
-2. **prefix** (set-similarity joins): write each text as the *set* of its elements
-   (token, k-th occurrence); |X ∩ Y| is the multiset token overlap and L <= |X ∩ Y|. Sort
-   every text's elements by one fixed total order. The smallest common element c of X and
-   Y has at least |X ∩ Y| - 1 common elements after it in both, so it sits at 0-based
-   position <= |X| - |X ∩ Y| in X and likewise in Y. Each kept text is therefore posted
-   under the first ``prefix_len(n)`` elements of its order only (enough for its least
-   demanding admissible partner), and a candidate probes its own first ``prefix_len(m)``;
-3. **position**: at that hit, at most ``m - pos_x`` and ``n - pos_y`` common elements remain
-   (c included), so a hit only counts if both are >= need(m+n). A candidate with
-   L >= need has its hit at c pass, so keeping candidates with *some* passing hit is exact;
-4. **bucket counts**: every text keeps how many of its tokens fall in each of 64 buckets
-   (token id mod 64). sum over buckets of min(count_x, count_y) >= |X ∩ Y| >= L, so a
-   candidate whose bucket bound is < need(m+n) is dropped;
+2. **prefix** (set-similarity joins): sort every text's elements by one fixed total order.
+   The smallest common element c has |X ∩ Y| - 1 common elements after it in both texts,
+   so it sits at 0-based position <= m - need(m+n) in X and <= n - need(m+n) in Y. A kept
+   text is posted under the elements of its prefix only (long enough for its shortest
+   admissible partner), and a candidate probes its own prefix;
+3. **position**: a hit at positions (pos_x, pos_y) counts only if m - pos_x and n - pos_y
+   are both >= need(m+n): true at c for every pair that passes. The two halves become
+   tests on stored numbers: n <= max_total(m - pos_x) - m, and m <= h, where h =
+   max_total(n - pos_y) - n is stored with the entry. Postings are kept sorted by n so
+   that long ones are cut to the right lengths by bisection. A kept text's positions that
+   only a shorter partner can use ("tail") are posted apart, and only the candidate's
+   first positions (those that can meet a longer text) probe them;
+4. **buckets** (token id mod 64): the tokens of X in buckets Y occupies bound the overlap
+   (a 64-bit mask stored in every posting entry), and so does sum over buckets of
+   min(count_x, count_y) (a row of 64 counts per kept text);
 5. survivors get the exact LCS (``rapidfuzz.distance.LCSseq`` on token ids, one code point
    per token) and the reference float expression decides.
 
@@ -38,15 +42,14 @@ those of the texts added so far, frozen between rebuilds (each time the index do
 stored prefixes and probes always use the same order; an element first seen after a rebuild
 sorts before all others, in id order, which keeps the order total and fixed. A candidate's
 elements that no kept text has are placed first: they match nothing, and the position
-argument in 2 only counts elements before c, so any placement of non-common elements is
-sound.
+argument in 2 only counts elements before c, so any placement of them is sound.
 """
 
 from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
@@ -67,10 +70,13 @@ _STRIDE = 1 << 32
 # Rank of an element first seen after the last rebuild: below every ranked one, in id order.
 _NEW = 1 << 62
 _FIRST_REBUILD = 64
-# Posting entries pack (text index, length, slack) into one int64; lengths and slacks
-# saturate at _CAP, and a saturated length marks an entry that only the LCS may reject.
+_REBUILD_GROWTH = 2  # the order is rebuilt each time the index grows this much
+# Posting entries pack a length n and a partner length h in 16 bits each, saturating at
+# _CAP: n == _CAP stands for any n >= _CAP, and every test stays conservative.
 _CAP = 0xFFFF
 _SORT_MIN = 32  # postings this short are taken whole, never sorted
+_STARTS_MAX = 1024  # sorted postings index their entries by length up to this
+_BATCH = 32  # more candidates than this are verified in one rapidfuzz call
 _BUCKETS = 64
 _SURROGATES = range(0xD800, 0xE000)  # code points token ids skip
 _MAX_CODE_POINT = 0x10FFFF
@@ -258,22 +264,21 @@ def _elements(ids: list[int]) -> list[int]:
     return out
 
 
-def _bucket_counts(ids: list[int]) -> bytes:
-    """How many tokens fall in each bucket (id mod 64), saturating at 255."""
+def _buckets(ids: list[int]) -> tuple[list[int], list[int]]:
+    """A text's tokens by bucket (token id mod 64): the count in each bucket, and the counts
+    as ``levels`` of 64-bit masks, level j holding the buckets with more than j tokens (so
+    level 0 is the buckets the text occupies, and sum over j of |level j & B| is how many
+    of its tokens fall in a bucket set B)."""
     counts = [0] * _BUCKETS
+    levels: list[int] = []
     for tid in ids:
-        counts[tid % _BUCKETS] += 1
-    if len(ids) < 256:
-        return bytes(counts)
-    return bytes(min(c, 255) for c in counts)
-
-
-def _bucket_mask(elements: list[int]) -> int:
-    """The buckets (token id mod 64) a text occupies, as 64 bits."""
-    mask = 0
-    for e in elements:
-        mask |= 1 << (e % _BUCKETS)  # an element's id is its token's id mod 64
-    return mask
+        bucket = tid % _BUCKETS
+        j = counts[bucket]
+        counts[bucket] = j + 1
+        if j == len(levels):
+            levels.append(0)
+        levels[j] |= 1 << bucket
+    return counts, levels
 
 
 def _popcount_bytes(values: np.ndarray) -> np.ndarray:
@@ -286,17 +291,13 @@ _popcount = getattr(np, "bitwise_count", _popcount_bytes)
 
 
 class _Sketches:
-    """Per kept text, its bucket counts: a growable (texts x 64) uint8 matrix."""
+    """Per kept text, its 64 bucket counts (saturating at 255), one byte each."""
 
     def __init__(self) -> None:
-        self._rows = np.zeros((1024, _BUCKETS), dtype=np.uint8)
-        self._size = 0
+        self._data = bytearray()
 
-    def append(self, counts: bytes) -> None:
-        if self._size == len(self._rows):
-            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
-        self._rows[self._size] = np.frombuffer(counts, dtype=np.uint8)
-        self._size += 1
+    def append(self, counts: list[int]) -> None:
+        self._data += bytes(counts) if max(counts) < 256 else bytes(min(c, 255) for c in counts)
 
     def bound(self, texts: np.ndarray, counts: bytes) -> np.ndarray:
         """sum over buckets of min(count_text, count_query): >= the token overlap.
@@ -304,17 +305,21 @@ class _Sketches:
         A saturated (255) stored count only lowers min() where the query's count exceeds
         255 too; the caller skips this bound for such queries.
         """
+        rows = np.frombuffer(self._data, dtype=np.uint8).reshape(-1, _BUCKETS)
         query = np.frombuffer(counts, dtype=np.uint8)
-        return np.minimum(self._rows[texts], query).sum(axis=1, dtype=np.int64)
+        return np.minimum(rows[texts], query).sum(axis=1, dtype=np.int64)
 
 
 class _Query:
     """A text prepared for lookups: encoded ids, bucket counts, elements in the order."""
 
-    __slots__ = ("bounded", "counts", "ids", "known", "length", "levels", "seq", "unknown")
+    __slots__ = (
+        "bounded", "counts", "ids", "known", "length", "levels", "seq", "tokens", "unknown"
+    )  # fmt: skip
 
     def __init__(self, vocab: _Vocabulary, text: str) -> None:
-        self.ids = vocab.lookup(tokenize(text))
+        self.tokens = tokenize(text)
+        self.ids = vocab.lookup(self.tokens)
         self.length = len(self.ids)
         self.seq = vocab.encode(self.ids)
         self.counts = b""
@@ -325,22 +330,13 @@ class _Query:
 
     def prepare(self, rank: dict[int, int]) -> None:
         """Elements some kept text has (``known``, in order), how many none has, and the
-        bucket counts, also as ``levels``: level j holds the buckets with more than j
-        tokens, so sum over j of |level j & B| counts the tokens in a bucket set B."""
+        bucket counts and levels (see :func:`_buckets`)."""
         elements = _elements(self.ids)
         known = [e for e in elements if e in rank]
         known.sort(key=rank.__getitem__)
         self.known = known
         self.unknown = len(elements) - len(known)
-        counts = [0] * _BUCKETS
-        levels: list[int] = []
-        for tid in self.ids:
-            bucket = tid % _BUCKETS
-            j = counts[bucket]
-            counts[bucket] = j + 1
-            if j == len(levels):
-                levels.append(0)
-            levels[j] |= 1 << bucket
+        counts, levels = _buckets(self.ids)
         self.bounded = len(levels) < 255  # a count over 255 would not fit the sketches
         self.counts = bytes(counts) if self.bounded else b""
         self.levels = [np.uint64(level) for level in levels]
@@ -355,50 +351,86 @@ class _Query:
 
 
 class _Posting:
-    """The kept texts posted under one element: packed entries (length n, text index i,
-    longest partner h as ``n << 48 | i << 16 | h``, uint64) and, in a parallel array, each
-    text's bucket mask. Entries are sorted (hence by n) up to ``ordered``; later ones are
-    appended as texts arrive and sorted in once they are a quarter of the list."""
+    """The kept texts posted under one element. Each entry packs a text's length n, index i
+    and longest partner h as ``n << 48 | i << 16 | h`` (uint64), beside the text's bucket
+    mask. New entries are appended to ``entries``/``masks``; once there are more than
+    _SORT_MIN of them (and a quarter of the posting), they are merged into the numpy arrays
+    sorted by entry, hence by n, where ``starts[n]`` is the first entry of length >= n (for
+    n up to _STARTS_MAX; longer texts are rare and simply kept in every range reaching it)."""
 
-    __slots__ = ("entries", "masks", "ordered")
+    __slots__ = ("entries", "masks", "sorted_entries", "sorted_masks", "starts")
 
     def __init__(self) -> None:
         self.entries = array("Q")
         self.masks = array("Q")
-        self.ordered = 0
+        self.sorted_entries = _NO_ENTRIES
+        self.sorted_masks = _NO_ENTRIES
+        self.starts: list[int] = [0]
 
-    def append(self, entry: int, mask: int) -> None:
-        self.entries.append(entry)
-        self.masks.append(mask)
-
-    def take(self, shortest: int, longest: int, entries: array, masks: array) -> int:
-        """Append the entries that may have shortest <= n <= longest (the sorted ones in
-        that range, every unsorted one) to ``entries``/``masks``; return how many."""
-        total = len(self.entries)
-        if total <= _SORT_MIN:  # too short to be worth a bisection
-            entries.extend(self.entries)
-            masks.extend(self.masks)
-            return total
-        unsorted = total - self.ordered
-        if unsorted > max(_SORT_MIN, self.ordered // 4):
-            self._sort()
-            unsorted = 0
-        lo = bisect_left(self.entries, shortest << 48, 0, self.ordered)
-        hi = bisect_left(self.entries, (longest + 1) << 48, lo, self.ordered)
+    def take(self, shortest: int, longest: int, hits: _Hits) -> None:
+        """Add to ``hits`` the entries that may have shortest <= n <= longest: the sorted
+        ones in that range, and every recent one."""
+        if len(self.entries) > max(_SORT_MIN, len(self.sorted_entries) // 4):
+            self._merge()
+        starts = self.starts
+        lo = starts[min(shortest, len(starts) - 1)]
+        hi = starts[longest + 1] if longest + 1 < len(starts) else len(self.sorted_entries)
         if hi > lo:
-            entries.extend(self.entries[lo:hi])
-            masks.extend(self.masks[lo:hi])
-        if unsorted:
-            entries.extend(self.entries[self.ordered :])
-            masks.extend(self.masks[self.ordered :])
-        return hi - lo + unsorted
+            hits.add_sorted(self.sorted_entries[lo:hi], self.sorted_masks[lo:hi], longest)
+        if self.entries:
+            hits.add(self.entries, self.masks, longest)
 
-    def _sort(self) -> None:
-        values = np.frombuffer(self.entries, dtype=np.uint64)
-        order = np.argsort(values, kind="stable")
-        self.entries = array("Q", values[order].tobytes())
-        self.masks = array("Q", np.frombuffer(self.masks, dtype=np.uint64)[order].tobytes())
-        self.ordered = len(self.entries)
+    def _merge(self) -> None:
+        entries = np.concatenate([self.sorted_entries, np.frombuffer(self.entries, np.uint64)])
+        masks = np.concatenate([self.sorted_masks, np.frombuffer(self.masks, np.uint64)])
+        order = np.argsort(entries, kind="stable")
+        self.sorted_entries, self.sorted_masks = entries[order], masks[order]
+        lengths = self.sorted_entries >> 48
+        top = min(int(lengths[-1]) + 1, _STARTS_MAX)  # starts[top] <= the end
+        self.starts = np.searchsorted(lengths, np.arange(top + 1)).tolist()
+        self.entries, self.masks = array("Q"), array("Q")
+
+
+_NO_ENTRIES = np.zeros(0, dtype=np.uint64)
+
+
+class _Hits:
+    """The posting entries gathered for one candidate, each with the longest length its
+    probe allows (recent entries copied into arrays, sorted ones kept as numpy slices)."""
+
+    def __init__(self) -> None:
+        self.entries, self.masks = array("Q"), array("Q")
+        self.longest: list[int] = []
+        self.counts: list[int] = []
+        self.sorted_entries: list[np.ndarray] = []
+        self.sorted_masks: list[np.ndarray] = []
+        self.sorted_longest: list[int] = []
+        self.sorted_counts: list[int] = []
+
+    def add(self, entries: array, masks: array, longest: int) -> None:
+        self.entries.extend(entries)
+        self.masks.extend(masks)
+        self.longest.append(longest)
+        self.counts.append(len(entries))
+
+    def add_sorted(self, entries: np.ndarray, masks: np.ndarray, longest: int) -> None:
+        self.sorted_entries.append(entries)
+        self.sorted_masks.append(masks)
+        self.sorted_longest.append(longest)
+        self.sorted_counts.append(len(entries))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(entries, masks, longest length allowed for each entry)."""
+        entries = np.frombuffer(self.entries, dtype=np.uint64)
+        masks = np.frombuffer(self.masks, dtype=np.uint64)
+        if self.sorted_entries:
+            entries = np.concatenate([entries, *self.sorted_entries])
+            masks = np.concatenate([masks, *self.sorted_masks])
+        longest = np.repeat(
+            np.array(self.longest + self.sorted_longest, dtype=np.uint64),
+            self.counts + self.sorted_counts,
+        )
+        return entries, masks, longest
 
 
 class RougeIndex:
@@ -420,9 +452,10 @@ class RougeIndex:
         self._texts: list[str] = []
         self._seqs: list[Seq] = []
         self._lengths = array("q")  # token count of each kept text
+        self._masks = array("Q")  # buckets each kept text occupies (see _buckets)
         self._first: dict[Seq, int] = {}  # token sequence -> first index holding it
         self._sketches = _Sketches()
-        self._freq: dict[int, int] = {}  # element -> number of kept texts holding it
+        self._freq: Counter[int] = Counter()  # element -> number of kept texts holding it
         self._rank: dict[int, int] = {}  # element -> position in the frozen order
         # element -> the texts posted under it (see _post)
         self._core: dict[int, _Posting] = {}
@@ -440,7 +473,10 @@ class RougeIndex:
 
     def add(self, text: str) -> int:
         """Add a text unconditionally (a seed, or a kept candidate); return its index."""
-        ids = self._vocab.intern(tokenize(text))
+        return self._add(text, tokenize(text))
+
+    def _add(self, text: str, tokens: list[str]) -> int:
+        ids = self._vocab.intern(tokens)
         if self._vocab.wide and self._seqs and isinstance(self._seqs[0], str):
             self._widen()
         seq = self._vocab.encode(ids)
@@ -449,13 +485,13 @@ class RougeIndex:
         self._seqs.append(seq)
         self._lengths.append(len(ids))
         self._first.setdefault(seq, i)
-        self._sketches.append(_bucket_counts(ids))
+        counts, levels = _buckets(ids)
+        self._sketches.append(counts)
+        self._masks.append(levels[0] if levels else 0)
         elements = _elements(ids)
-        freq, rank = self._freq, self._rank
-        for e in elements:
-            freq[e] = freq.get(e, 0) + 1
-            if e not in rank:
-                rank[e] = e - _NEW
+        self._freq.update(elements)
+        rank = self._rank
+        rank.update([(e, e - _NEW) for e in elements if e not in rank])
         if len(self._texts) >= self._next_rebuild:
             self._rebuild()
         else:
@@ -476,7 +512,7 @@ class RougeIndex:
             return
         core = self._bounds.core_len(n)
         head = min(n, _CAP) << 48 | i << 16
-        mask = _bucket_mask(elements)
+        mask = self._masks[i]
         ordered = sorted(elements, key=self._rank.__getitem__)
         max_total = self._bounds.max_total
         for pos in range(size):
@@ -484,7 +520,8 @@ class RougeIndex:
             posting = postings.get(ordered[pos])
             if posting is None:
                 posting = postings[ordered[pos]] = _Posting()
-            posting.append(head | min(max_total(n - pos) - n, _CAP), mask)
+            posting.entries.append(head | min(max_total(n - pos) - n, _CAP))
+            posting.masks.append(mask)
 
     def _rebuild(self) -> None:
         """Re-rank elements by frequency (rarest first) and re-post every prefix."""
@@ -495,7 +532,7 @@ class RougeIndex:
         decode = self._vocab.decode
         for i, seq in enumerate(self._seqs):
             self._post(i, _elements(decode(seq)))
-        self._next_rebuild = 2 * len(self._texts)
+        self._next_rebuild = _REBUILD_GROWTH * len(self._texts)
 
     def _widen(self) -> None:
         """Switch stored sequences from strings to tuples (over a million distinct tokens)."""
@@ -533,8 +570,18 @@ class RougeIndex:
         if found is not None:
             return False, found[0], found[1]
         score, nearest = self._scan(query)
-        self.add(text)
+        self._add(text, query.tokens)
         return True, score, nearest
+
+    def find_or_add(self, text: str) -> tuple[float, int] | None:
+        """The greedy dedup step: :meth:`find_similar`, and add ``text`` when it finds
+        nothing (then returns ``None``). Skips the exact maximum of a novel text, which
+        :meth:`add_if_novel` computes."""
+        query = _Query(self._vocab, text)
+        found = self._search(query, first_only=False)
+        if found is None:
+            self._add(text, query.tokens)
+        return found
 
     def _search(self, query: _Query, *, first_only: bool) -> tuple[float, int] | None:
         """Max F over the candidates that pass every bound, if it exceeds the threshold."""
@@ -559,27 +606,29 @@ class RougeIndex:
         if probe <= 0:
             return []
         short = self._bounds.short_len(m)
-        shortest = self._bounds.shortest_partner(m)
+        shortest = min(self._bounds.shortest_partner(m), _CAP)  # n saturates at _CAP
         max_total = self._bounds.max_total
         core, tail = self._core, self._tail
-        entries, masks, longest, lengths = array("Q"), array("Q"), [], []
+        hits = _Hits()
         for pos, e in enumerate(query.known[:probe], start=query.unknown):
             most = min(max_total(m - pos) - m, _CAP)
             for posting in (core.get(e), tail.get(e) if pos < short else None):
-                if posting is not None:
-                    longest.append(most)
-                    lengths.append(posting.take(shortest, most, entries, masks))
-        if not entries:
+                if posting is None:
+                    continue
+                if len(posting.starts) == 1 and len(posting.entries) <= _SORT_MIN:
+                    hits.add(posting.entries, posting.masks, most)  # most postings: inlined
+                else:
+                    posting.take(shortest, most, hits)
+        if not hits.counts and not hits.sorted_counts:
             return []
-        packed = np.frombuffer(entries, dtype=np.uint64)
+        packed, masks, longest = hits.arrays()
         n = packed >> 48
-        ok = (packed & _CAP) >= min(m, _CAP)
-        ok &= n <= np.repeat(np.array(longest, dtype=np.uint64), lengths)
+        ok = ((packed & _CAP) >= min(m, _CAP)) & (n <= longest)
         texts = (packed[ok] >> 16) & 0xFFFFFFFF
         if not len(texts) or not query.bounded:
             return list(set(texts.tolist()))
         need = self._bounds.need_table(m + _CAP)[m + n[ok]]
-        close = query.reach(np.frombuffer(masks, dtype=np.uint64)[ok]) >= need
+        close = query.reach(masks[ok]) >= need
         texts, need = texts[close], need[close]
         texts = texts[self._sketches.bound(texts, query.counts) >= need]
         return list(set(texts.tolist()))
@@ -587,11 +636,15 @@ class RougeIndex:
     def _verify(
         self, query: _Query, candidates: list[int], first_only: bool
     ) -> tuple[float, int] | None:
-        """Exact LCS and reference F for each candidate; the best above the threshold."""
+        """Exact LCS and reference F for each candidate; the best above the threshold, the
+        first index among equals (candidates are taken in index order)."""
+        candidates.sort()
+        if len(candidates) > _BATCH:
+            return self._best(query, candidates)
         m, seq, seqs = query.length, query.seq, self._seqs
         need, similarity = self._bounds.need, LCSseq.similarity
         best, best_i = self.threshold, -1
-        for c in sorted(candidates):
+        for c in candidates:
             other = seqs[c]
             n = len(other)
             lcs = similarity(seq, other, score_cutoff=need(m + n))
@@ -604,20 +657,34 @@ class RougeIndex:
                     break
         return None if best_i < 0 else (best, best_i)
 
+    def _best(self, query: _Query, texts: list[int]) -> tuple[float, int] | None:
+        """:meth:`_verify` for many candidates at once: LCS lengths in C, F in numpy."""
+        others = [self._seqs[c] for c in texts]
+        lcs = process.cdist([query.seq], others, scorer=LCSseq.similarity, dtype=np.int64)[0]
+        lengths = np.frombuffer(self._lengths, dtype=np.int64)[texts]
+        scores = _fmeasures(lcs, lengths, query.length)
+        best = int(np.argmax(scores))  # the first of equal maxima
+        return (float(scores[best]), texts[best]) if scores[best] > self.threshold else None
+
     def _scan(self, query: _Query) -> tuple[float, int]:
-        """Exact max F over every kept text: all LCS lengths in C, then the reference float
-        expression vectorized (numpy float64 rounds each operation exactly as Python)."""
+        """Exact max F over every kept text (LCS lengths in C, F in numpy)."""
         if query.length == 0 or not self._texts:
             return 0.0, -1
         lcs = process.cdist([query.seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int64)[0]
-        lengths = np.frombuffer(self._lengths, dtype=np.int64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = lcs / lengths
-            recall = lcs / query.length
-            scores = 2 * precision * recall / (precision + recall)
-        scores[lcs == 0] = 0.0
-        best = int(np.argmax(scores))
+        scores = _fmeasures(lcs, np.frombuffer(self._lengths, dtype=np.int64), query.length)
+        best = int(np.argmax(scores))  # the first of equal maxima
         return (float(scores[best]), best) if scores[best] > 0 else (0.0, -1)
+
+
+def _fmeasures(lcs: np.ndarray, kept_lengths: np.ndarray, candidate_len: int) -> np.ndarray:
+    """:func:`fmeasure` over arrays: numpy float64 rounds each operation exactly as Python
+    does, and the operations are the same, in the same order, so the results are equal."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = lcs / kept_lengths
+        recall = lcs / candidate_len
+        scores = 2 * precision * recall / (precision + recall)
+    scores[lcs == 0] = 0.0
+    return scores
 
 
 class RougeNovelty:
