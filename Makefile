@@ -60,9 +60,11 @@ KILLS ?= 50
 soak: install
 	$(PY) -m tests.integration.kill_harness --kills $(KILLS) --target 150 --fault-rate 0.1
 
+CORPUS ?= $(wildcard ../shared/corpora/instructions-29k.jsonl)
 bench: install
-	$(PY) bench/dedup.py
+	$(PY) bench/dedup.py $(if $(CORPUS),--corpus $(CORPUS))
 	$(PY) bench/local_teacher.py
+	$(PY) bench/throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
