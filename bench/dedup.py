@@ -487,16 +487,18 @@ def main(argv: list[str] | None = None) -> int:
     _row("RougeIndex, whole corpus", len(texts), len(whole_kept), whole_s)
     if args.scale:
         print("scaling (synthetic rows, each size in a fresh process):")
-        print(f"{'':28}{'rows':>10}{'kept':>10}{'seconds':>10}{'rows/s':>10}{'peak MB':>10}")
+        header = f"{'rows':>10}{'kept':>10}{'seconds':>10}{'rows/s':>10}{'peak MB':>10}"
+        print(f"{'':28}{header}{'index MB':>10}")
         for size in args.scale:
             point = _scale_in_subprocess(size, args.seed, t)
-            _row("RougeIndex", size, int(point["kept"]), point["seconds"], point["peak_mb"])
+            memory = (point["peak_mb"], point["index_mb"])
+            _row("RougeIndex", size, int(point["kept"]), point["seconds"], memory)
     return 0 if identical else 1
 
 
-def _row(label: str, rows: int, kept: int, seconds: float, peak_mb: float | None = None) -> None:
+def _row(label: str, rows: int, kept: int, seconds: float, memory: tuple[float, ...] = ()) -> None:
     line = f"{label:28}{rows:>10,}{kept:>10,}{seconds:>10.2f}{rows / seconds:>10,.0f}"
-    print(line + (f"{peak_mb:>10,.0f}" if peak_mb is not None else ""), flush=True)
+    print(line + "".join(f"{mb:>10,.0f}" for mb in memory), flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ token overlap |X ∩ Y| (a multiset intersection) bounds L. Then:
    per token) and the reference float expression decides.
 
 The order puts rare elements first so prefixes and postings stay short. Frequencies are
-those of the texts added so far, frozen between rebuilds (each time the index doubles) so
+those of the texts added so far, frozen between rebuilds (each time the index grows 4-fold) so
 stored prefixes and probes always use the same order; an element first seen after a rebuild
 sorts before all others, in id order, which keeps the order total and fixed. A candidate's
 elements that no kept text has are placed first: they match nothing, and the position
@@ -69,8 +69,8 @@ _MARGIN = Fraction(1, 10**9)
 _STRIDE = 1 << 32
 # Rank of an element first seen after the last rebuild: below every ranked one, in id order.
 _NEW = 1 << 62
-_FIRST_REBUILD = 64
-_REBUILD_GROWTH = 2  # the order is rebuilt each time the index grows this much
+_FIRST_REBUILD = 128
+_REBUILD_GROWTH = 4  # the order is rebuilt each time the index grows 4-fold
 # Posting entries pack a length n and a partner length h in 16 bits each, saturating at
 # _CAP: n == _CAP stands for any n >= _CAP, and every test stays conservative.
 _CAP = 0xFFFF
