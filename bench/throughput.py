@@ -145,7 +145,7 @@ def pipeline_cpu(url: str, instructions: int) -> tuple[int, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--latency", type=float, default=0.25)
+    parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--requests", type=int, default=640)
     parser.add_argument("--cpu-requests", type=int, default=600)
     parser.add_argument("--instructions", type=int, default=100)
