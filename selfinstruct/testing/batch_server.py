@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from selfinstruct.testing.openai_server import (
@@ -38,7 +39,6 @@ from selfinstruct.testing.openai_server import (
     ScriptedOpenAIServer,
     _error_body,
     _Handler,
-    _QuietServer,
 )
 
 ENDPOINT_KINDS: dict[str, Kind] = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
@@ -120,23 +120,12 @@ class BatchServer(ScriptedOpenAIServer):
         self._go.set()
         self._ids = 0
 
+    @staticmethod
+    def _handler_base() -> type[BaseHTTPRequestHandler]:
+        return _BatchHandler
+
     def start(self) -> BatchServer:
-        if self._httpd is not None:
-            return self
-        handler = type("BatchHandler", (_BatchHandler,), {"server_ref": self})
-        httpd = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
-        httpd.request_queue_size = 1024
-        httpd.daemon_threads = True
-        httpd.server_bind()
-        httpd.server_activate()
-        self._httpd = httpd
-        self._port = int(httpd.server_address[1])
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"batch-openai-{self.port}", daemon=True,
-        )  # fmt: skip
-        self._thread.start()
+        super().start()
         return self
 
     def __enter__(self) -> BatchServer:

@@ -198,7 +198,7 @@ class ScriptedOpenAIServer:
     def start(self) -> ScriptedOpenAIServer:
         if self._httpd is not None:
             return self
-        handler = type("Handler", (_Handler,), {"server_ref": self})
+        handler = type("Handler", (self._handler_base(),), {"server_ref": self})
         httpd = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
         httpd.request_queue_size = 1024  # bursts of hundreds of connections must not be refused
         httpd.daemon_threads = True
@@ -213,6 +213,11 @@ class ScriptedOpenAIServer:
         )  # fmt: skip
         self._thread.start()
         return self
+
+    @staticmethod
+    def _handler_base() -> type[BaseHTTPRequestHandler]:
+        """The request handler class; a subclass serving more endpoints returns its own."""
+        return _Handler
 
     def stop(self) -> None:
         """Stop serving, wake any delayed answers and close every open connection."""
