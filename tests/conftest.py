@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from selfinstruct.testing.openai_server import ScriptedOpenAIServer
 from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -21,3 +25,16 @@ def scripted_server() -> Iterator[ScriptedOpenAIServer]:
     """A loopback server answering all three stages like a (very simple) teacher."""
     with ScriptedOpenAIServer(SelfInstructResponder()) as server:
         yield server
+
+
+def run_teacher(teacher: Any, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Start a teacher, run ``work`` on it and close it, all in one event loop."""
+
+    async def main() -> T:
+        try:
+            await teacher.start()
+            return await work(teacher)
+        finally:
+            await teacher.aclose()
+
+    return asyncio.run(main())

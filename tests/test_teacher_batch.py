@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -18,7 +18,8 @@ from selfinstruct.teachers.openai_batch import OpenAIBatchTeacher, custom_id, re
 from selfinstruct.testing.batch_server import BatchServer
 from selfinstruct.testing.openai_server import Kind, Reply, echo_responder, prompt_text
 
-T = TypeVar("T")
+from .conftest import run_teacher as run
+
 SECRET = "sk-batch-SECRET-77"
 
 
@@ -52,17 +53,6 @@ def teacher_for(server: BatchServer, batch_dir: Path | None, **fields: Any) -> O
         }
     )
     return OpenAIBatchTeacher(config, backoff_base_s=0.01, backoff_max_s=0.05)
-
-
-def run(teacher: OpenAIBatchTeacher, work: Callable[[OpenAIBatchTeacher], Awaitable[T]]) -> T:
-    async def main() -> T:
-        try:
-            await teacher.start()
-            return await work(teacher)
-        finally:
-            await teacher.aclose()
-
-    return asyncio.run(main())
 
 
 def gather(requests: list[Request]) -> Callable[[OpenAIBatchTeacher], Awaitable[list[Any]]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -16,7 +15,8 @@ from selfinstruct.teachers import Message, Request, Teacher, make_teacher
 from selfinstruct.teachers.openai import OpenAICompletion, OpenAITeacher
 from selfinstruct.testing import Reply, ScriptedOpenAIServer
 
-T = TypeVar("T")
+from .conftest import run_teacher as run
+
 SECRET = "sk-test-SECRET123"
 CHAT = Request(stage="outputs", messages=(Message("user", "Name a colour."),))
 PROMPT = Request(stage="instructions", prompt="Task 1: Say hi.\nTask 2:")
@@ -27,19 +27,6 @@ def teacher_for(urls: str | list[str], **fields: Any) -> OpenAITeacher:
         {"base_url": urls, "model": "scripted-model", "max_retries": 3, **fields}
     )
     return OpenAITeacher(config, backoff_base_s=0.01, backoff_max_s=0.05)
-
-
-def run(teacher: OpenAITeacher, work: Callable[[OpenAITeacher], Awaitable[T]]) -> T:
-    """Start the teacher, run ``work`` and close it, all in one event loop."""
-
-    async def main() -> T:
-        try:
-            await teacher.start()
-            return await work(teacher)
-        finally:
-            await teacher.aclose()
-
-    return asyncio.run(main())
 
 
 def complete(teacher: OpenAITeacher, request: Request) -> OpenAICompletion:
