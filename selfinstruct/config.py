@@ -108,10 +108,17 @@ class StageConfig(Section):
     teacher: TeacherConfig | None = None
 
 
+class InputsStageConfig(StageConfig):
+    """Stage 2 has two templates: ``prompt`` (input-first) and ``output_first_prompt``
+    (classification tasks: a label, then an input)."""
+
+    output_first_prompt: Path | None = None
+
+
 class StagesConfig(Section):
     instructions: StageConfig = Field(default_factory=StageConfig)
     classify: StageConfig = Field(default_factory=StageConfig)
-    inputs: StageConfig = Field(default_factory=StageConfig)
+    inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
     outputs: StageConfig = Field(default_factory=StageConfig)
 
     def get(self, stage: Stage) -> StageConfig:

@@ -97,25 +97,18 @@ class Prompts:
 
 def load_prompts(config: RunConfig) -> Prompts:
     """Load each stage's template (the config's file or the API-appropriate default)."""
-    wanted: list[tuple[str, Stage, str, set[str]]] = [
-        ("instructions", "instructions", "instructions", instructions.PLACEHOLDERS),
-        ("classify", "classify", "classify", classify.PLACEHOLDERS),
-        ("inputs.input_first", "inputs", "inputs.input_first", inputs.PLACEHOLDERS),
-        ("inputs.output_first", "inputs", "inputs.output_first", inputs.PLACEHOLDERS),
-        ("outputs", "outputs", "outputs", outputs.PLACEHOLDERS),
+    stages = config.stages
+    wanted: list[tuple[str, Stage, Path | None, set[str]]] = [
+        ("instructions", "instructions", stages.instructions.prompt, instructions.PLACEHOLDERS),
+        ("classify", "classify", stages.classify.prompt, classify.PLACEHOLDERS),
+        ("inputs.input_first", "inputs", stages.inputs.prompt, inputs.PLACEHOLDERS),
+        ("inputs.output_first", "inputs", stages.inputs.output_first_prompt, inputs.PLACEHOLDERS),
+        ("outputs", "outputs", stages.outputs.prompt, outputs.PLACEHOLDERS),
     ]
     templates = {}
-    for name, stage, default_name, allowed in wanted:
+    for name, stage, configured, allowed in wanted:
         api = config.teacher_for(stage).resolved_api()
-        configured = config.stages.get(stage).prompt
-        if configured is not None and name != "inputs.output_first":
-            path = configured
-        elif configured is not None:
-            path = configured.with_name(configured.name.replace("input_first", "output_first"))
-            if path == configured or not path.exists():
-                path = default_prompt_path(default_name, api)
-        else:
-            path = default_prompt_path(default_name, api)
+        path = configured or default_prompt_path(name, api)
         templates[name] = load_template(path, allowed)
     return Prompts(templates)
 

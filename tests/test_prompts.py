@@ -104,3 +104,15 @@ def test_bad_templates_are_clear_errors(tmp_path, text, expected):
 def test_missing_template(tmp_path):
     with pytest.raises(InputError, match="no such prompt file"):
         load_template(tmp_path / "missing.txt", set())
+
+
+def test_each_stage_two_template_can_be_configured(tmp_path):
+    from selfinstruct.config import build_config
+    from selfinstruct.pipeline import load_prompts
+
+    mine = tmp_path / "labels.txt"
+    mine.write_text("Task: {{ instruction }}\nClass label:", encoding="utf-8")
+    config = build_config(overrides={"stages.inputs.output_first_prompt": mine}, environ={})
+    templates = load_prompts(config).templates
+    assert templates["inputs.output_first"].path == mine
+    assert templates["inputs.input_first"].path == PROMPTS_DIR / "inputs.input_first.txt"
