@@ -30,6 +30,9 @@ from pathlib import Path
 
 import openai
 
+# the scripted test server lives in tests/support (not in the installed package)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from selfinstruct.config import RunConfig, TeacherConfig
 from selfinstruct.teachers import Message, Request
 from selfinstruct.teachers.openai import REQUESTS_PER_CLIENT, OpenAITeacher
@@ -38,9 +41,9 @@ REQUEST = Request(stage="outputs", messages=(Message("user", "Name a colour."),)
 
 
 def _serve(latency_s: float, self_instruct: bool, conn: Connection) -> None:
-    from selfinstruct.testing import openai_server
-    from selfinstruct.testing.openai_server import ScriptedOpenAIServer
-    from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+    from tests.support import openai_server
+    from tests.support.openai_server import ScriptedOpenAIServer
+    from tests.support.scripted_teacher import SelfInstructResponder
 
     # The scripted server writes headers and body in two sends; with Nagle's algorithm on,
     # the body waits for the client's delayed ACK (~40 ms on Linux) and every request looks

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from selfinstruct.testing.openai_server import ScriptedOpenAIServer
-from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+from tests.support.openai_server import ScriptedOpenAIServer
+from tests.support.scripted_teacher import SelfInstructResponder
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from rouge_score import rouge_scorer
 
 from selfinstruct import datafiles
-from selfinstruct.cli_dedup import dedup_command
+from selfinstruct.cli.dedup import dedup_command
 from selfinstruct.dedup import DedupResult, dedup_file
 from selfinstruct.errors import InputError
 

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from selfinstruct.cli import SelfInstructGroup
-from selfinstruct.cli_data import export, report, stats
+from selfinstruct.cli.data import export, report, stats
 from selfinstruct.export import (
     PAPER_TEMPLATES_NO_INPUT,
     PAPER_TEMPLATES_WITH_INPUT,
@@ -477,7 +477,7 @@ def test_push_to_hub_pushes_the_dataset_and_card(run, tmp_path, monkeypatch):
         pushed.update(dataset=dataset, card=card, repo_id=repo_id, private=private, token=token)
         return f"https://huggingface.co/datasets/{repo_id}"
 
-    monkeypatch.setattr("selfinstruct.cli_data.push_to_hub", fake_push)
+    monkeypatch.setattr("selfinstruct.cli.data.push_to_hub", fake_push)
     args = ["--format", "messages", "--split", "train=0.75,test=0.25", "--push-to-hub", "me/x",
             "--private"]  # fmt: skip
     result = invoke("export", run, *args, env={"HF_TOKEN": "hf_test"})

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from selfinstruct.testing import FAULT_KINDS, Reply, ScriptedOpenAIServer
+from tests.support import FAULT_KINDS, Reply, ScriptedOpenAIServer
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "say something nice"}]}
 COMPLETION = {"model": "m", "prompt": "Task 1: write a poem\nTask 2:"}

@@ -15,8 +15,8 @@ from selfinstruct.config import TeacherConfig
 from selfinstruct.errors import TeacherError
 from selfinstruct.teachers import Message, Request, Teacher, make_teacher
 from selfinstruct.teachers.openai_batch import OpenAIBatchTeacher, custom_id, request_body
-from selfinstruct.testing.batch_server import BatchServer
-from selfinstruct.testing.openai_server import Kind, Reply, echo_responder, prompt_text
+from tests.support.batch_server import BatchServer
+from tests.support.openai_server import Kind, Reply, echo_responder, prompt_text
 
 from .conftest import run_teacher as run
 

@@ -13,7 +13,7 @@ from selfinstruct.config import TeacherConfig
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.teachers import Message, Request, Teacher, make_teacher
 from selfinstruct.teachers.openai import OpenAICompletion, OpenAITeacher
-from selfinstruct.testing import Reply, ScriptedOpenAIServer
+from tests.support import Reply, ScriptedOpenAIServer
 
 from .conftest import run_teacher as run
 

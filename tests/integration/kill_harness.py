@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfinstruct.records import Example, Instruction, Rejection, TeacherCall
-from selfinstruct.testing.openai_server import ScriptedOpenAIServer
-from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+from tests.support.openai_server import ScriptedOpenAIServer
+from tests.support.scripted_teacher import SelfInstructResponder
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = {

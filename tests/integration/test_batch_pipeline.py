@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from selfinstruct.cli import cli
-from selfinstruct.testing.batch_server import BatchServer
-from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+from tests.support.batch_server import BatchServer
+from tests.support.scripted_teacher import SelfInstructResponder
 
 from .helpers import read_run
 

@@ -13,8 +13,8 @@ from selfinstruct.cli import cli
 from selfinstruct.config import TeacherConfig
 from selfinstruct.teachers import Message, Request
 from selfinstruct.teachers.openai import OpenAITeacher
-from selfinstruct.testing.openai_server import ScriptedOpenAIServer
-from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+from tests.support.openai_server import ScriptedOpenAIServer
+from tests.support.scripted_teacher import SelfInstructResponder
 
 from .helpers import read_run
 

@@ -11,8 +11,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from selfinstruct.cli import cli
-from selfinstruct.testing.openai_server import FAULT_KINDS, Reply, ScriptedOpenAIServer
-from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+from tests.support.openai_server import FAULT_KINDS, Reply, ScriptedOpenAIServer
+from tests.support.scripted_teacher import SelfInstructResponder
 
 from .helpers import all_text_written, cli_process, example_ids, read_run
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from selfinstruct.cli import cli
 from selfinstruct.seeds import load_seeds
-from selfinstruct.testing.openai_server import ScriptedOpenAIServer
-from selfinstruct.testing.scripted_teacher import SelfInstructResponder
+from tests.support.openai_server import ScriptedOpenAIServer
+from tests.support.scripted_teacher import SelfInstructResponder
 
 from ..conftest import SEEDS
 from .helpers import all_text_written, cli_process, example_ids, max_pairwise_rouge, read_run

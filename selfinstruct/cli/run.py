@@ -1,8 +1,4 @@
-"""The ``selfinstruct`` command: thin click commands over the library, one call each.
-
-Every user-facing error becomes one line on stderr and an exit code (2 bad input, 3 teacher
-failed, 130 interrupted); tracebacks are kept for real bugs.
-"""
+"""``generate``, ``estimate`` and ``status``: start, size and inspect a run directory."""
 
 from __future__ import annotations
 
@@ -14,29 +10,10 @@ from typing import Any
 
 import click
 
-from selfinstruct import __version__
 from selfinstruct.config import RunConfig, build_config, parse_assignment
-from selfinstruct.errors import SelfInstructError
 from selfinstruct.estimate import estimate_from_run, format_estimate
 from selfinstruct.pipeline import Pipeline, RunResult, run_pipeline
 from selfinstruct.status import describe_run
-
-
-class SelfInstructGroup(click.Group):
-    """Turns SelfInstructError into ``error: ...`` and its exit code, without a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SelfInstructError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-@click.group(cls=SelfInstructGroup)
-@click.version_option(__version__, prog_name="selfinstruct")
-def cli() -> None:
-    """Grow a small set of seed tasks into a clean instruction-tuning dataset (Self-Instruct)."""
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,7 +77,7 @@ def build_run_config(
     return build_config(config_path, overrides)
 
 
-@cli.command()
+@click.command()
 @run_options
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Run directory (resumes if it exists)."
@@ -121,7 +98,7 @@ def generate(force: bool, quiet: bool, **options: Any) -> None:
     click.echo(summarize(result))
 
 
-@cli.command()
+@click.command()
 @run_options
 @click.option(
     "--from-run",
@@ -166,7 +143,7 @@ def _setup_logging() -> None:
     logging.getLogger("selfinstruct").setLevel(logging.INFO)
 
 
-@cli.command()
+@click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def status(run_dir: Path) -> None:
     """What a run has done and what is left.
@@ -197,20 +174,3 @@ def summarize(result: RunResult) -> str:
     if result.status != "complete":
         lines.append(f"  resume with the same command and --out {result.out}")
     return "\n".join(lines)
-
-
-def main() -> None:
-    cli(prog_name="selfinstruct")
-
-
-def _register_subcommands() -> None:
-    """Commands that live in their own modules (each a thin layer over one library module)."""
-    from selfinstruct.cli_data import export, report, stats
-    from selfinstruct.cli_dedup import dedup_command
-
-    for command in (export, report, stats):
-        cli.add_command(command)
-    cli.add_command(dedup_command, name="dedup")
-
-
-_register_subcommands()

@@ -24,7 +24,7 @@ import random
 import re
 from typing import Any
 
-from selfinstruct.testing.openai_server import Kind, Reply, prompt_text
+from tests.support.openai_server import Kind, Reply, prompt_text
 
 VERBS = (
     "Explain", "Describe", "Summarize", "List", "Compare", "Rewrite", "Suggest", "Outline",

@@ -1,8 +1,8 @@
-"""Test helpers users can use too: a scripted OpenAI-compatible server (a fast "fake model")."""
+"""Test support, not shipped in the wheel: scripted OpenAI-compatible servers ("fake models")."""
 
 from __future__ import annotations
 
-from selfinstruct.testing.openai_server import (
+from tests.support.openai_server import (
     FAULT_KINDS,
     RecordedRequest,
     Reply,

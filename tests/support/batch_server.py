@@ -1,6 +1,6 @@
 """A loopback server for the OpenAI Files and Batches APIs, on top of ScriptedOpenAIServer.
 
-Everything :class:`~selfinstruct.testing.openai_server.ScriptedOpenAIServer` serves
+Everything :class:`~tests.support.openai_server.ScriptedOpenAIServer` serves
 (models, chat and text completions, scripted faults) plus::
 
     POST /v1/files                     multipart upload (purpose "batch"), kept in memory
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from selfinstruct.testing.openai_server import (
+from tests.support.openai_server import (
     Kind,
     RecordedRequest,
     Reply,
