@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from selfinstruct.errors import InputError
-from selfinstruct.records import Stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEEDS = REPO_ROOT / "seeds" / "seed_tasks.jsonl"
@@ -116,13 +115,24 @@ class InputsStageConfig(StageConfig):
 
 
 class StagesConfig(Section):
+    """One section a stage. A stage added to the sequence (not built in) gets its section
+    under its own name; a section naming no stage of the run is refused when the run starts."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    __pydantic_extra__: dict[str, StageConfig] = Field(init=False)
+
     instructions: StageConfig = Field(default_factory=StageConfig)
     classify: StageConfig = Field(default_factory=StageConfig)
     inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
     outputs: StageConfig = Field(default_factory=StageConfig)
 
-    def get(self, stage: Stage) -> StageConfig:
-        return getattr(self, stage)
+    def get(self, stage: str) -> StageConfig:
+        if stage in type(self).model_fields:
+            return getattr(self, stage)
+        return (self.__pydantic_extra__ or {}).get(stage) or StageConfig()
+
+    def extra_sections(self) -> list[str]:
+        return sorted(self.__pydantic_extra__ or {})
 
 
 class FilterConfig(Section):
@@ -179,7 +189,7 @@ class RunConfig(Section):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     max_consecutive_failures: int = Field(default=20, ge=1)
 
-    def teacher_for(self, stage: Stage) -> TeacherConfig:
+    def teacher_for(self, stage: str) -> TeacherConfig:
         """The default teacher with the stage's own teacher fields (those set) laid over it."""
         override = self.stages.get(stage).teacher
         if override is None:

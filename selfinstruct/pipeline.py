@@ -1,19 +1,22 @@
-"""The pipeline: one asyncio work queue that composes stages, teachers, filters and the store.
+"""The pipeline: one asyncio work queue over stage 1 and the declared stage sequence.
 
 Follow one record:
 
-1. a **stage-1 request** shows seed + machine demonstrations and returns candidate
-   instructions; each candidate goes through the heuristic filters and the ROUGE-L novelty
-   index; a kept one becomes an :class:`Instruction` row and a **job** on the queue;
-2. a **job** expands one instruction: classification identification, then stage 2
-   (output-first for classification, input-first otherwise), then stage 3 answers every
-   input; the instance filters run and the job's :class:`Example` rows are written together.
+1. a **stage-1 round** (:mod:`selfinstruct.stages.instructions`) shows seed + machine
+   demonstrations and returns candidate instructions; each goes through one filter decision
+   (heuristics, then ROUGE-L novelty against every kept instruction); a kept one becomes an
+   :class:`Instruction` row and a **job** on the queue;
+2. a **job** runs the instruction through the stage sequence (by default classify → inputs
+   → outputs, :data:`selfinstruct.stages.DEFAULT_SEQUENCE`): each stage turns the job into
+   requests, the teacher answers, the stage parses the replies back into the job; then the
+   instance filters run and the job's :class:`Example` rows are written together, each with
+   the ids of the teacher calls behind it.
 
-Stage-1 requests and jobs run concurrently (the teacher's own limit bounds how many requests
-are in flight), so stage-2/3 work for an instruction starts as soon as it is kept. The run
-stops when ``num_instructions`` instructions have examples; jobs finishing after that are
-discarded (their instructions stay pending for a later, larger run), so a finished run holds
-exactly the target.
+Stage-1 rounds and jobs run concurrently (the teacher's own limit bounds how many requests
+are in flight), so work for an instruction starts as soon as it is kept. The run stops when
+``num_instructions`` instructions have examples; jobs finishing after that are discarded
+(their instructions stay pending for a later, larger run), so a finished run holds exactly
+the target.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import random
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -38,7 +42,7 @@ from selfinstruct.filters.instances import filter_instances
 from selfinstruct.filters.rouge import RougeIndex
 from selfinstruct.pricing import Price, PriceTable, load_prices
 from selfinstruct.progress import Progress
-from selfinstruct.prompts import PromptTemplate, default_prompt_path, load_template
+from selfinstruct.prompts import PromptTemplate
 from selfinstruct.records import (
     Counts,
     Example,
@@ -48,13 +52,11 @@ from selfinstruct.records import (
     Provenance,
     Rejection,
     SeedTask,
-    Stage,
     TeacherCall,
     Usage,
 )
 from selfinstruct.seeds import load_seeds
-from selfinstruct.stages import classify, inputs, instructions, outputs
-from selfinstruct.stages.common import StagePrompt
+from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
 from selfinstruct.store import NO_VALID_INSTANCES, RunStore, load_state, read_manifest
 from selfinstruct.teachers import Teacher, make_teacher
 from selfinstruct.teachers.base import Completion, Request
@@ -85,35 +87,9 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Prompts:
-    """Every stage's template, keyed by the name used in provenance."""
-
-    templates: dict[str, PromptTemplate]
-
-    def sha(self, name: str) -> str:
-        return self.templates[name].sha256[:16]
-
-
-def load_prompts(config: RunConfig) -> Prompts:
-    """Load each stage's template (the config's file or the API-appropriate default)."""
-    stages = config.stages
-    wanted: list[tuple[str, Stage, Path | None, set[str]]] = [
-        ("instructions", "instructions", stages.instructions.prompt, instructions.PLACEHOLDERS),
-        ("classify", "classify", stages.classify.prompt, classify.PLACEHOLDERS),
-        ("inputs.input_first", "inputs", stages.inputs.prompt, inputs.PLACEHOLDERS),
-        ("inputs.output_first", "inputs", stages.inputs.output_first_prompt, inputs.PLACEHOLDERS),
-        ("outputs", "outputs", stages.outputs.prompt, outputs.PLACEHOLDERS),
-    ]
-    templates = {}
-    for name, stage, configured, allowed in wanted:
-        api = config.teacher_for(stage).resolved_api()
-        path = configured or default_prompt_path(name, api)
-        templates[name] = load_template(path, allowed)
-    return Prompts(templates)
-
-
-def fingerprint(config: RunConfig, seeds_path: Path, prompts: Prompts) -> dict[str, str]:
+def fingerprint(
+    config: RunConfig, seeds_path: Path, templates: dict[str, PromptTemplate]
+) -> dict[str, str]:
     """What must not change between a run and its resume (else the data would be inconsistent)."""
     filters = config.filters.model_dump_json()
     result = {
@@ -121,7 +97,7 @@ def fingerprint(config: RunConfig, seeds_path: Path, prompts: Prompts) -> dict[s
         "filters_sha256": hashlib.sha256(filters.encode()).hexdigest(),
         "rouge_threshold": repr(config.filters.rouge_threshold),
     }
-    for name, template in prompts.templates.items():
+    for name, template in templates.items():
         result[f"prompt:{name}"] = template.sha256
     return result
 
@@ -157,7 +133,13 @@ class Pipeline:
     """One run: ``await Pipeline(config, out).run()``."""
 
     def __init__(
-        self, config: RunConfig, out: Path, *, force: bool = False, quiet: bool = True
+        self,
+        config: RunConfig,
+        out: Path,
+        *,
+        force: bool = False,
+        quiet: bool = True,
+        sequence: Sequence[type[Stage[Job]]] = DEFAULT_SEQUENCE,
     ) -> None:
         self.config = config
         self.out = out
@@ -165,10 +147,13 @@ class Pipeline:
         self.quiet = quiet
         self.seeds: list[SeedTask] = load_seeds(config.seeds)
         _check_seed_count(config, self.seeds)
-        self.prompts = load_prompts(config)
-        self.fingerprint = fingerprint(config, config.seeds, self.prompts)
+        self.stages = build_stages(
+            config, self.seeds, lambda name: config.teacher_for(name).resolved_api(), sequence
+        )
+        self.fingerprint = fingerprint(config, config.seeds, self.stages.templates)
         self.prices = self.price_table(config)
-        self.teachers: dict[Stage, Teacher] = {}
+        self.teachers: dict[str, Teacher] = {}
+        self._call_ids: set[str] = set()  # every id used in requests.jsonl (unique per run)
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
         self._consecutive_failures = 0
@@ -179,7 +164,7 @@ class Pipeline:
     # ----------------------------------------------------------------- setup
     def _build_teachers(self) -> None:
         built: dict[str, Teacher] = {}
-        for stage in ("instructions", "classify", "inputs", "outputs"):
+        for stage in self.stages.names:
             teacher_config: TeacherConfig = self.config.teacher_for(stage)
             batch = teacher_config.resolved_kind() == "openai-batch"
             if batch and teacher_config.batch_dir is None:
@@ -190,38 +175,6 @@ class Pipeline:
             if key not in built:
                 built[key] = make_teacher(teacher_config)
             self.teachers[stage] = built[key]
-
-    def _build_stages(self) -> None:
-        config, templates = self.config, self.prompts.templates
-
-        def bound(stage: Stage, name: str) -> StagePrompt:
-            return StagePrompt(
-                stage=stage,
-                template=templates[name],
-                api=self.teachers[stage].api,
-                sampling=config.stages.get(stage).sampling,
-            )
-
-        self.stage1 = instructions.InstructionStage(
-            bound("instructions", "instructions"), config.instructions_per_request
-        )
-        self.classifier = classify.ClassifyStage(bound("classify", "classify"))
-        self.inputs = inputs.InputStage(
-            bound("inputs", "inputs.input_first"),
-            bound("inputs", "inputs.output_first"),
-            config.max_instances_per_instruction,
-        )
-        self.answers = outputs.OutputStage(bound("outputs", "outputs"))
-        # Demonstrations for classification and stages 2/3 are drawn once per run, as the
-        # paper's fixed prompts were: every request of a stage then shares one prompt prefix,
-        # which servers with prefix caching (llama.cpp, vLLM, SGLang) evaluate only once.
-        rng = random.Random(f"{config.seed}:demos")
-        self.demos = {
-            "classify": classify.pick_demos(rng, self.seeds, config.classify_demos),
-            "output_first": inputs.pick_demos(rng, self.seeds, config.instance_demos, True),
-            "input_first": inputs.pick_demos(rng, self.seeds, config.instance_demos, False),
-            "outputs": outputs.pick_demos(rng, self.seeds, config.instance_demos),
-        }
 
     def _build_filters(self) -> None:
         self.filters: list[TextFilter] = build_instruction_filters(self.config.filters)
@@ -250,7 +203,7 @@ class Pipeline:
             for teacher in {id(t): t for t in self.teachers.values()}.values():
                 await teacher.start()
             self._check_prices()
-            self._build_stages()
+            self._call_ids = set(self.store.state.call_ids)
             self._write_manifest("running")
             if not self._stop.is_set():
                 await self._run_queue()
@@ -331,8 +284,20 @@ class Pipeline:
             self._stop.set()
 
     # ------------------------------------------------------------ teachers
-    async def _call(self, stage: Stage, request: Request) -> Completion:
-        """One teacher request, logged to requests.jsonl; counts failures for the breaker."""
+    def _call_id(self, base: str) -> str:
+        """``base``, or ``base~2``, ``base~3``... when an earlier attempt already used it."""
+        ident, attempt = base, 1
+        while ident in self._call_ids:
+            attempt += 1
+            ident = f"{base}~{attempt}"
+        self._call_ids.add(ident)
+        return ident
+
+    async def _call(
+        self, stage: str, request: Request, call_id: str, serves: Sequence[str] = ()
+    ) -> Completion:
+        """One teacher request, logged to requests.jsonl with its id, what it served and its
+        raw reply; counts failures for the breaker."""
         if self._draining or (reason := self._budget_reached()) is not None:
             if not self._draining:
                 self._draining, self._stop_reason = True, reason
@@ -344,11 +309,13 @@ class Pipeline:
         except TeacherError as exc:
             self.store.add_call(
                 TeacherCall(
+                    id=call_id,
                     stage=stage,
                     model=teacher.model,
                     usage=Usage(),
                     latency_s=time.monotonic() - started,
                     error=str(exc)[:500],
+                    serves=list(serves),
                 )
             )
             self._consecutive_failures += 1
@@ -361,11 +328,14 @@ class Pipeline:
         self._consecutive_failures = 0
         self.store.add_call(
             TeacherCall(
+                id=call_id,
                 stage=stage,
                 model=completion.model or teacher.model,
                 usage=completion.usage,
                 finish_reason=completion.finish_reason,
                 latency_s=completion.latency_s or time.monotonic() - started,
+                serves=list(serves),
+                text=completion.text,
             )
         )
         self._show_progress()
@@ -426,37 +396,28 @@ class Pipeline:
 
     # ------------------------------------------------------------- stage 1
     async def _generate_instructions(self, jobs: set[asyncio.Task[None]]) -> None:
-        number = self.store.state.next_request
-        self.store.state.next_request += 1
-        rng = random.Random(f"{self.config.seed}:instructions:{number}")
-        machine = [row.instruction for row in self.store.state.instructions]
-        demos = instructions.sample_demos(
-            rng,
-            self.seed_texts,
-            machine,
-            self.config.num_seed_demos,
-            self.config.num_machine_demos,
+        """One stage-1 round: ask, parse, decide each candidate, start a job per kept one."""
+        state = self.store.state
+        number = state.next_request
+        state.next_request += 1
+        round_ = Round(
+            number=number,
+            rng=random.Random(f"{self.config.seed}:instructions:{number}"),
+            machine_pool=[row.instruction for row in state.instructions],
         )
-        completion = await self._call("instructions", self.stage1.request(demos, rng))
-        candidates = self.stage1.parse(completion)
-        rejections: list[Rejection] = []
-        if not candidates:
-            rejections.append(
-                Rejection(
-                    stage="instructions",
-                    reason="unparseable",
-                    candidate=completion.text[:1000],
-                    request=number,
-                    details={"finish_reason": completion.finish_reason},
-                )
-            )
+        stage = self.stages.first
+        (request,) = stage.requests(round_)
+        call_id = self._call_id(f"q{number}")
+        completion = await self._call(stage.name, request, call_id)
+        stage.parse(round_, [completion])
+        rejections = round_.rejections
         kept = 0
-        for text in candidates:
+        for text in round_.candidates:
             drop, score, nearest = self._judge_instruction(text)
             if drop is not None:
                 rejections.append(
                     Rejection(
-                        stage="instructions",
+                        stage=stage.name,
                         reason=drop.reason,
                         candidate=text,
                         request=number,
@@ -465,12 +426,13 @@ class Pipeline:
                 )
                 continue
             row = Instruction(
-                id=f"i{len(self.store.state.instructions):06d}",
+                id=f"i{len(state.instructions):06d}",
                 instruction=text,
                 request=number,
-                model=completion.model or self.teachers["instructions"].model,
+                model=completion.model or self.teachers[stage.name].model,
                 max_rouge=score,
                 most_similar=nearest,
+                call=call_id,
             )
             self._remember(text)
             self.store.add_instruction(row)
@@ -495,36 +457,43 @@ class Pipeline:
             drop = Drop("rouge_similar", {"score": score, "most_similar": nearest})
         return drop, score, nearest
 
-    # --------------------------------------------------------- stages 2, 3
+    # ---------------------------------------------------------- the sequence
     async def _expand(self, row: Instruction) -> None:
-        """Classify, write inputs, answer them, filter, and write the job's rows together."""
-        rng = random.Random(f"{self.config.seed}:expand:{row.id}")
-        demos = self.demos["classify"]
-        completion = await self._call(
-            "classify", self.classifier.request(row.instruction, demos, rng)
+        """Run the stage sequence for one instruction, filter, write the job's rows together."""
+        first = self.stages.first
+        job = Job(
+            instruction=row,
+            rng=random.Random(f"{self.config.seed}:expand:{row.id}"),
+            prompts={first.name: first.prompt.sha},
+            models={first.name: self.teachers[first.name].model},
+            calls=[row.call] if row.call else [],
         )
-        is_classification = bool(self.classifier.parse(completion))
-
-        demos = self.demos["output_first" if is_classification else "input_first"]
-        request = self.inputs.request(row.instruction, is_classification, demos, rng)
-        completion = await self._call("inputs", request)
-        drafts = self.inputs.parse(completion, is_classification)
-
-        rejections: list[Rejection] = []
-        if not drafts:
-            rejections.append(
-                self._instance_rejection(row, "inputs", "unparseable", completion.text)
+        for stage in self.stages.sequence:
+            requests = stage.requests(job)
+            if requests:
+                job.models[stage.name] = self.teachers[stage.name].model
+            base = f"{row.id}.{stage.name}"
+            ids = [
+                self._call_id(base if len(requests) == 1 else f"{base}.{k}")
+                for k in range(len(requests))
+            ]
+            job.calls.extend(ids)
+            calls = zip(requests, ids, strict=True)
+            completions = await asyncio.gather(
+                *(self._call(stage.name, request, ident, [row.id]) for request, ident in calls)
             )
-        instances, answer_stage = await self._answer(row, drafts, rng, rejections)
+            stage.parse(job, list(completions))
+        instances = [
+            Instance(input=draft.input, output=draft.output)
+            for draft in job.drafts
+            if draft.output is not None
+        ]
         kept, dropped = filter_instances(instances, self.config.filters)
         for instance, drop in dropped:
-            rejections.append(
-                self._instance_rejection(
-                    row, answer_stage, drop.reason, _render(instance), drop.details
-                )
-            )
+            job.reject(job.answered_by, drop.reason, _render(instance), drop.details)
         if self._done() >= self.config.num_instructions:
             return  # the target was reached meanwhile: leave this instruction pending
+        provenance = Provenance(models=job.models, prompts=job.prompts, calls=job.calls)
         examples = [
             Example(
                 id=f"{row.id}-{number}",
@@ -532,71 +501,16 @@ class Pipeline:
                 instruction=row.instruction,
                 input=instance.input,
                 output=instance.output,
-                is_classification=is_classification,
-                provenance=self._provenance(is_classification),
+                is_classification=job.is_classification,
+                provenance=provenance,
             )
             for number, instance in enumerate(kept)
         ]
         if not examples:
-            rejections.append(self._instance_rejection(row, answer_stage, NO_VALID_INSTANCES, ""))
+            job.reject(job.answered_by, NO_VALID_INSTANCES, "")
         self.store.add_examples(examples)
-        self.store.add_rejections(rejections)
+        self.store.add_rejections(job.rejections)
         self._show_progress()
-
-    async def _answer(
-        self,
-        row: Instruction,
-        drafts: list[inputs.Draft],
-        rng: random.Random,
-        rejections: list[Rejection],
-    ) -> tuple[list[Instance], Stage]:
-        """Stage 3 for drafts without an output (input-first); output-first drafts pass through."""
-        if all(draft.output is not None for draft in drafts):
-            return [Instance(input=d.input, output=d.output or "") for d in drafts], "inputs"
-        demos = self.demos["outputs"]
-        requests = [
-            self.answers.request(row.instruction, draft.input, demos, rng) for draft in drafts
-        ]
-        completions = await asyncio.gather(*(self._call("outputs", r) for r in requests))
-        instances = []
-        for draft, completion in zip(drafts, completions, strict=True):
-            text, problem = self.answers.parse(completion)
-            if problem is not None:
-                candidate = _render(Instance(input=draft.input, output=text))
-                rejections.append(self._instance_rejection(row, "outputs", problem, candidate))
-                continue
-            instances.append(Instance(input=draft.input, output=text))
-        return instances, "outputs"
-
-    def _instance_rejection(
-        self,
-        row: Instruction,
-        stage: Stage,
-        reason: str,
-        candidate: str,
-        details: dict[str, object] | None = None,
-    ) -> Rejection:
-        return Rejection(
-            stage=stage,
-            reason=reason,
-            candidate=candidate[:2000],
-            instruction_id=row.id,
-            details={"instruction": row.instruction, **(details or {})},
-        )
-
-    def _provenance(self, is_classification: bool) -> Provenance:
-        variant = "inputs.output_first" if is_classification else "inputs.input_first"
-        models = {stage: teacher.model for stage, teacher in self.teachers.items()}
-        if is_classification:
-            models.pop("outputs", None)
-        prompts = {
-            "instructions": self.prompts.sha("instructions"),
-            "classify": self.prompts.sha("classify"),
-            "inputs": self.prompts.sha(variant),
-        }
-        if not is_classification:
-            prompts["outputs"] = self.prompts.sha("outputs")
-        return Provenance(models=models, prompts=prompts)
 
     # ------------------------------------------------------------- shutdown
     def _install_signal_handlers(self) -> None:
@@ -690,7 +604,7 @@ def _render(instance: Instance) -> str:
     return f"{instance.input} -> {instance.output}" if instance.input else instance.output
 
 
-def _teacher_note(teachers: dict[Stage, Teacher]) -> str:
+def _teacher_note(teachers: dict[str, Teacher]) -> str:
     concurrency = min(teacher.max_concurrency for teacher in teachers.values())
     return "serial" if concurrency == 1 else f"x{concurrency}"
 

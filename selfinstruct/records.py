@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Stage = Literal["instructions", "classify", "inputs", "outputs"]
+#: a stage's name: the built-in ones below, or any stage added to the sequence
+Stage = str
 STAGES: tuple[Stage, ...] = ("instructions", "classify", "inputs", "outputs")
 
 
@@ -82,13 +83,17 @@ class Instruction(Record):
     model: str
     max_rouge: float
     most_similar: str | None = None
+    #: the id of the stage-1 call that wrote it (``requests.jsonl``); "" in older runs
+    call: str = ""
 
 
 class Provenance(Record):
-    """Which teacher model and which prompt file (by sha256) produced a row, per stage."""
+    """Which teacher model and which prompt file (by sha256) produced a row, per stage, and
+    the ids of the teacher calls behind it (rows of ``requests.jsonl``), in order."""
 
     models: dict[str, str] = Field(default_factory=dict)
     prompts: dict[str, str] = Field(default_factory=dict)
+    calls: list[str] = Field(default_factory=list)
 
 
 class Example(Record):
@@ -119,8 +124,15 @@ class Rejection(Record):
 
 
 class TeacherCall(Record):
-    """One request to a teacher: what it cost and how it ended."""
+    """One request to a teacher: what it cost, how it ended, what it served and its raw text.
 
+    ``id`` is unique within a run (examples list it in ``provenance.calls``); ``serves`` holds
+    the instruction ids the call worked for (empty for stage 1, whose instructions name their
+    request); ``text`` is the reply exactly as received, before any parsing. Rows written
+    before these fields existed load with their defaults.
+    """
+
+    id: str = ""
     stage: Stage
     model: str
     usage: Usage
@@ -128,6 +140,8 @@ class TeacherCall(Record):
     latency_s: float
     choices: int = 1
     error: str | None = None
+    serves: list[str] = Field(default_factory=list)
+    text: str | None = None
 
 
 class Counts(Record):

@@ -64,6 +64,7 @@ class RunState:
     usage_by_model: dict[str, Usage] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     next_request: int = 0
+    call_ids: set[str] = field(default_factory=set)
     repaired: list[str] = field(default_factory=list)
 
     @property
@@ -71,6 +72,8 @@ class RunState:
         return [row for row in self.instructions if row.id not in self.finished]
 
     def record_call(self, call: TeacherCall) -> None:
+        if call.id:
+            self.call_ids.add(call.id)
         self.requests[call.stage] += 1
         self.usage[call.stage] = self.usage.get(call.stage, Usage()) + call.usage
         self.usage_by_model[call.model] = self.usage_by_model.get(call.model, Usage()) + call.usage

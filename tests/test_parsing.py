@@ -12,14 +12,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from selfinstruct.stages.parsing import (
-    clean_output,
-    is_no_input,
-    parse_inputs,
-    parse_label_input_pairs,
-    parse_task_list,
-    parse_yes_no,
-)
+from selfinstruct.stages.classify import parse_yes_no
+from selfinstruct.stages.inputs import parse_inputs, parse_label_input_pairs
+from selfinstruct.stages.instructions import parse_task_list
+from selfinstruct.stages.outputs import clean_output
+from selfinstruct.stages.text import is_no_input
 
 # --------------------------------------------------------------- parse_task_list
 

@@ -7,17 +7,24 @@ import pytest
 from selfinstruct.config import SamplingConfig
 from selfinstruct.errors import InputError
 from selfinstruct.prompts import PROMPTS_DIR, load_template, split_messages
-from selfinstruct.stages import classify, inputs, instructions, outputs
+from selfinstruct.stages import DEFAULT_SEQUENCE, build_stages
+from selfinstruct.stages.instructions import InstructionStage
 from selfinstruct.teachers.base import Message
 
+#: each template's placeholders, as its stage declares them
+PLACEHOLDERS = {
+    template.name: set(template.placeholders)
+    for stage in (InstructionStage, *DEFAULT_SEQUENCE)
+    for template in stage.templates
+}
 ALLOWED = {
-    "instructions.completions.txt": instructions.PLACEHOLDERS,
-    "instructions.chat.txt": instructions.PLACEHOLDERS,
-    "classify.txt": classify.PLACEHOLDERS,
-    "inputs.input_first.txt": inputs.PLACEHOLDERS,
-    "inputs.output_first.txt": inputs.PLACEHOLDERS,
-    "outputs.completions.txt": outputs.PLACEHOLDERS,
-    "outputs.chat.txt": outputs.PLACEHOLDERS,
+    "instructions.completions.txt": PLACEHOLDERS["instructions"],
+    "instructions.chat.txt": PLACEHOLDERS["instructions"],
+    "classify.txt": PLACEHOLDERS["classify"],
+    "inputs.input_first.txt": PLACEHOLDERS["inputs.input_first"],
+    "inputs.output_first.txt": PLACEHOLDERS["inputs.input_first"],
+    "outputs.completions.txt": PLACEHOLDERS["outputs"],
+    "outputs.chat.txt": PLACEHOLDERS["outputs"],
 }
 
 
@@ -30,7 +37,7 @@ def test_every_shipped_prompt_loads_with_its_stage_placeholders(name):
 
 def test_paper_layout_for_stage_one_completions():
     template = load_template(
-        PROMPTS_DIR / "instructions.completions.txt", instructions.PLACEHOLDERS
+        PROMPTS_DIR / "instructions.completions.txt", PLACEHOLDERS["instructions"]
     )
     text = template.render(demos=["Say hi.", "Add 2 and 3."], num_new=5)
     assert (
@@ -46,7 +53,7 @@ def test_paper_layout_for_stage_one_completions():
 
 def test_config_sampling_overrides_front_matter():
     template = load_template(
-        PROMPTS_DIR / "instructions.completions.txt", instructions.PLACEHOLDERS
+        PROMPTS_DIR / "instructions.completions.txt", PLACEHOLDERS["instructions"]
     )
     sampling = SamplingConfig(temperature=0.1, max_tokens=7, stop=["###"])
     request = template.request("instructions", "completions", sampling, demos=[], num_new=1)
@@ -54,7 +61,7 @@ def test_config_sampling_overrides_front_matter():
 
 
 def test_chat_template_splits_into_roles_and_flattens_for_completions():
-    template = load_template(PROMPTS_DIR / "instructions.chat.txt", instructions.PLACEHOLDERS)
+    template = load_template(PROMPTS_DIR / "instructions.chat.txt", PLACEHOLDERS["instructions"])
     chat = template.request("instructions", "chat", SamplingConfig(), demos=["A b c d."], num_new=4)
     assert chat.messages is not None
     assert [m.role for m in chat.messages] == ["system", "user"]
@@ -66,7 +73,7 @@ def test_chat_template_splits_into_roles_and_flattens_for_completions():
 
 
 def test_input_values_with_braces_are_not_templated():
-    template = load_template(PROMPTS_DIR / "outputs.chat.txt", outputs.PLACEHOLDERS)
+    template = load_template(PROMPTS_DIR / "outputs.chat.txt", PLACEHOLDERS["outputs"])
     text = template.render(
         instruction="Fix {{ this }} code.", input="def f(): return {1: 2}", demos=[]
     )
@@ -108,11 +115,13 @@ def test_missing_template(tmp_path):
 
 def test_each_stage_two_template_can_be_configured(tmp_path):
     from selfinstruct.config import build_config
-    from selfinstruct.pipeline import load_prompts
 
     mine = tmp_path / "labels.txt"
     mine.write_text("Task: {{ instruction }}\nClass label:", encoding="utf-8")
     config = build_config(overrides={"stages.inputs.output_first_prompt": mine}, environ={})
-    templates = load_prompts(config).templates
+    from selfinstruct.seeds import load_seeds
+
+    seeds = load_seeds(config.seeds)
+    templates = build_stages(config, seeds, lambda stage: "completions").templates
     assert templates["inputs.output_first"].path == mine
     assert templates["inputs.input_first"].path == PROMPTS_DIR / "inputs.input_first.txt"

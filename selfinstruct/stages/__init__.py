@@ -1,0 +1,96 @@
+"""The stages: stage 1 writes instructions; each kept one then runs the declared sequence.
+
+Adding a stage is one file here (a class with the shape in :mod:`selfinstruct.stages.base`),
+one template in ``prompts/`` and one entry in :data:`DEFAULT_SEQUENCE` (or a sequence handed
+to the pipeline); its settings live under ``stages.<name>`` in the run config.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.config import RunConfig
+from selfinstruct.errors import InputError
+from selfinstruct.prompts import PromptTemplate, default_prompt_path, load_template
+from selfinstruct.records import SeedTask
+from selfinstruct.stages.base import Job, Round, Stage, StageContext, StagePrompt
+from selfinstruct.stages.classify import ClassifyStage
+from selfinstruct.stages.inputs import InputStage
+from selfinstruct.stages.instructions import InstructionStage
+from selfinstruct.stages.outputs import OutputStage
+from selfinstruct.teachers.base import Api
+
+#: what every kept instruction goes through, in order
+DEFAULT_SEQUENCE: tuple[type[Stage[Job]], ...] = (ClassifyStage, InputStage, OutputStage)
+
+__all__ = ["DEFAULT_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages"]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Stage 1, the sequence after it, and every template they loaded (for the fingerprint)."""
+
+    first: InstructionStage
+    sequence: tuple[Stage[Job], ...]
+    templates: dict[str, PromptTemplate]
+
+    @property
+    def names(self) -> list[str]:
+        return [self.first.name] + [stage.name for stage in self.sequence]
+
+
+def build_stages(
+    config: RunConfig,
+    seeds: list[SeedTask],
+    api_for: Callable[[str], Api],
+    sequence: Sequence[type[Stage[Job]]] = DEFAULT_SEQUENCE,
+) -> Stages:
+    """Load every stage's templates (the configured file or the API's default) and build it.
+
+    ``api_for(stage_name)`` says which API the stage's teacher speaks. Demonstrations fixed
+    per run are drawn from one RNG seeded by ``config.seed``, stage by stage in order.
+    """
+    _check_sections(config, [InstructionStage.name] + [cls.name for cls in sequence])
+    demo_rng = random.Random(f"{config.seed}:demos")
+    templates: dict[str, PromptTemplate] = {}
+
+    def build(cls: Any) -> Any:
+        prompts = _load_prompts(cls, config, api_for(cls.name))
+        templates.update({bound.name: bound.template for bound in prompts.values()})
+        settings = config.stages.get(cls.name)
+        return cls(StageContext(config, settings, prompts, seeds, demo_rng))
+
+    first = build(InstructionStage)
+    built = tuple(build(cls) for cls in sequence)
+    return Stages(first=first, sequence=built, templates=templates)
+
+
+def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePrompt]:
+    settings = config.stages.get(cls.name)
+    prompts = {}
+    for template in cls.templates:
+        configured: Path | None = getattr(settings, template.field, None)
+        path = configured or default_prompt_path(template.name, api)
+        prompts[template.field] = StagePrompt(
+            stage=cls.name,
+            name=template.name,
+            template=load_template(path, set(template.placeholders)),
+            api=api,
+            sampling=settings.sampling,
+        )
+    return prompts
+
+
+def _check_sections(config: RunConfig, names: list[str]) -> None:
+    """A ``stages.<name>`` section for a stage that is not in the sequence is a typo."""
+    for name in config.stages.extra_sections():
+        if name not in names:
+            raise InputError(
+                f"unknown stage (the stages are: {', '.join(names)})",
+                path="config",
+                field=f"stages.{name}",
+            )

@@ -2,19 +2,20 @@
 
 The answer decides how stage 2 writes its instances: output-first (label, then input) for
 classification tasks, input-first otherwise. Few-shot demonstrations are seed tasks, a third
-classification and the rest not, drawn once per run with a seeded RNG.
+classification and the rest not, drawn once per run (every request shares one prompt prefix,
+which servers with prefix caching evaluate once).
 """
 
 from __future__ import annotations
 
 import random
+import re
+from typing import ClassVar
 
 from selfinstruct.records import SeedTask
-from selfinstruct.stages.common import StagePrompt, one_line, request_seed
-from selfinstruct.stages.parsing import parse_yes_no
+from selfinstruct.stages.base import Job, StageContext, Template, one_line, request_seed
+from selfinstruct.stages.text import split_lines, strip_emphasis, strip_quotes
 from selfinstruct.teachers.base import Completion, Request
-
-PLACEHOLDERS = {"demos", "instruction"}
 
 
 def pick_demos(rng: random.Random, seeds: list[SeedTask], count: int) -> list[SeedTask]:
@@ -28,18 +29,64 @@ def pick_demos(rng: random.Random, seeds: list[SeedTask], count: int) -> list[Se
 
 
 class ClassifyStage:
-    def __init__(self, prompt: StagePrompt) -> None:
-        self.prompt = prompt
+    """Sets ``job.is_classification`` (an unclear answer counts as No)."""
 
-    def request(self, instruction: str, demos: list[SeedTask], rng: random.Random) -> Request:
-        data = [
+    name: ClassVar[str] = "classify"
+    templates: ClassVar[tuple[Template, ...]] = (
+        Template("prompt", "classify", frozenset({"demos", "instruction"})),
+    )
+
+    def __init__(self, context: StageContext) -> None:
+        self.prompt = context.prompts["prompt"]
+        demos = pick_demos(context.demo_rng, context.seeds, context.config.classify_demos)
+        self.demos = [
             {"instruction": one_line(task.instruction), "is_classification": task.is_classification}
             for task in demos
         ]
-        return self.prompt.request(
-            seed=request_seed(rng), demos=data, instruction=one_line(instruction)
-        )
 
-    def parse(self, completion: Completion) -> bool | None:
-        """True / False, or None when the reply says neither (the pipeline treats it as No)."""
-        return parse_yes_no(completion.text)
+    def requests(self, job: Job) -> list[Request]:
+        job.prompts[self.name] = self.prompt.sha
+        return [
+            self.prompt.request(
+                seed=request_seed(job.rng),
+                demos=self.demos,
+                instruction=one_line(job.instruction.instruction),
+            )
+        ]
+
+    def parse(self, job: Job, completions: list[Completion]) -> None:
+        (completion,) = completions
+        job.is_classification = bool(parse_yes_no(completion.text))
+
+
+# ------------------------------------------------------------ the reply's parser
+
+_ANSWER_LABEL_RE = re.compile(
+    r"^(?:(?:answer|a|output|response|result|classification)\s*[:：\-]"
+    r"|is it (?:a )?classification(?: task)?\s*[?:：]*)\s*",
+    re.IGNORECASE,
+)
+_YES_NO_RE = re.compile(r"^(yes|no)(?![\w'’-])", re.IGNORECASE)
+
+
+def parse_yes_no(text: str) -> bool | None:
+    """``Yes`` → True, ``No`` → False, anything else (``Maybe``, ``""``) → None.
+
+    Looks at the first non-blank line after markdown, quotes and an ``Answer:`` label
+    are removed: ``" yes."``, ``"No, it is not"``, ``"**Yes**"``, ``"Answer: No"``.
+    """
+    for raw in split_lines(text):
+        line = raw.strip()
+        if not line:
+            continue
+        for _ in range(3):
+            cleaned = _ANSWER_LABEL_RE.sub("", strip_quotes(strip_emphasis(line))).strip()
+            cleaned = cleaned.lstrip("*_\"'`“‘([ ").strip()
+            if cleaned == line:
+                break
+            line = cleaned
+        match = _YES_NO_RE.match(line)
+        if match is None:
+            return None
+        return match.group(1).lower() == "yes"
+    return None

@@ -1,0 +1,157 @@
+"""The one shape every stage has: render templates into requests, parse replies into the job.
+
+A stage is a class in its own file with
+
+* ``name``: its config section (``stages.<name>``), its name in provenance and request logs;
+* ``templates``: the template files it renders (config field, default file, placeholders);
+* ``requests(job)``: zero or more :class:`Request` objects for this job;
+* ``parse(job, completions)``: read the replies (in request order) into the job.
+
+It is built once per run from a :class:`StageContext` (its settings, its bound templates, the
+seed tasks, a seeded RNG for fixed demonstrations). Stage 1 works on a :class:`Round` (one
+request for new instructions); every later stage works on a :class:`Job` (one kept
+instruction on its way to examples), and the pipeline runs them in their declared sequence.
+Stages know nothing of HTTP, files or filters: the pipeline sends their requests and keeps
+the records.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from selfinstruct.config import RunConfig, SamplingConfig, StageConfig
+from selfinstruct.prompts import PromptTemplate
+from selfinstruct.records import Instruction, Rejection, SeedTask
+from selfinstruct.teachers.base import Api, Completion, Request
+
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template a stage renders: the ``stages.<name>`` field that may name a user file,
+    the default file's name (also its key in fingerprints and provenance), and the
+    placeholders the stage provides to it."""
+
+    field: str
+    name: str
+    placeholders: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StagePrompt:
+    """A loaded template bound to the teacher's API and the configured sampling."""
+
+    stage: str
+    name: str
+    template: PromptTemplate
+    api: Api
+    sampling: SamplingConfig
+
+    @property
+    def sha(self) -> str:
+        """The short content hash recorded in provenance."""
+        return self.template.sha256[:16]
+
+    def request(self, seed: int | None = None, **values: Any) -> Request:
+        return self.template.request(self.stage, self.api, self.sampling, seed=seed, **values)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage is built from, once per run."""
+
+    config: RunConfig
+    settings: StageConfig
+    prompts: dict[str, StagePrompt]  # by Template.field
+    seeds: list[SeedTask]
+    demo_rng: random.Random
+
+
+@dataclass
+class Draft:
+    """An instance under construction: ``output`` stays None until a stage writes it."""
+
+    input: str
+    output: str | None = None
+
+
+@dataclass
+class Round:
+    """One stage-1 request: its number, RNG, the kept instructions to draw demos from, and
+    what the reply held."""
+
+    number: int
+    rng: random.Random
+    machine_pool: list[str]
+    candidates: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    """One kept instruction going through the stage sequence, and everything it collects."""
+
+    instruction: Instruction
+    rng: random.Random
+    is_classification: bool = False
+    drafts: list[Draft] = field(default_factory=list)
+    #: the stage whose replies wrote the drafts' outputs (instance rejections name it)
+    answered_by: str = ""
+    rejections: list[Rejection] = field(default_factory=list)
+    #: provenance: stage -> template sha used, stage -> teacher model, the calls made
+    prompts: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def reject(
+        self, stage: str, reason: str, candidate: str, details: dict[str, Any] | None = None
+    ) -> None:
+        self.rejections.append(
+            Rejection(
+                stage=stage,
+                reason=reason,
+                candidate=candidate[:2000],
+                instruction_id=self.instruction.id,
+                details={"instruction": self.instruction.instruction, **(details or {})},
+            )
+        )
+
+
+J = TypeVar("J", contravariant=True)  # Round for stage 1, Job for the rest
+
+
+class Stage(Protocol[J]):
+    """The protocol every stage implements (see the module docstring)."""
+
+    name: ClassVar[str]
+    templates: ClassVar[tuple[Template, ...]]
+
+    def requests(self, job: J) -> list[Request]: ...
+
+    def parse(self, job: J, completions: list[Completion]) -> None: ...
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (demonstrations are shown one per line, as in the paper)."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def task_demo(task: SeedTask, max_instances: int = 2) -> dict[str, Any]:
+    """A seed task as template data: ``instruction``, ``instances`` [{input, output}], flag."""
+    return {
+        "instruction": one_line(task.instruction),
+        "instances": [
+            {"input": instance.input.strip(), "output": instance.output.strip()}
+            for instance in task.instances[:max_instances]
+        ],
+        "is_classification": task.is_classification,
+    }
+
+
+def request_seed(rng: random.Random) -> int:
+    """A per-request sampling seed drawn from the job's RNG (reproducible on seedable servers)."""
+    return rng.randrange(2**31)
