@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from selfinstruct.stats import Lengths, file_stats, percentile, table_stats
+from selfinstruct.report.stats import Lengths, file_stats, percentile, table_stats
 
 from .test_export import invoke, make_run
 
