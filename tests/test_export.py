@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from selfinstruct.cli import SelfInstructGroup
 from selfinstruct.cli.data import export, report, stats
 from selfinstruct.export import (
+    CONTAINERS,
+    LAYOUTS,
     PAPER_TEMPLATES_NO_INPUT,
     PAPER_TEMPLATES_WITH_INPUT,
     ExportOptions,
@@ -22,7 +24,7 @@ from selfinstruct.export import (
     prompt_completion,
     user_content,
 )
-from selfinstruct.hub import card_config, dataset_card, push_to_hub, size_category
+from selfinstruct.export.hub import card_config, dataset_card, push_to_hub, size_category
 from selfinstruct.records import (
     Counts,
     Example,
@@ -192,7 +194,7 @@ def test_user_content_and_prompt_completion_layouts():
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
 def test_alpaca_read_back_by_datasets(run, tmp_path, suffix):
     out = tmp_path / f"alpaca{suffix}"
-    result = invoke("export", run, "--format", "alpaca", "--out", out)
+    result = invoke("export", run, "--layout", "alpaca", "--out", out)
     assert result.exit_code == 0, result.output
     assert "wrote 15 rows" in result.output
     text = out.read_text()
@@ -207,7 +209,7 @@ def test_alpaca_read_back_by_datasets(run, tmp_path, suffix):
 
 def test_messages_with_system_prompt(run, tmp_path):
     out = tmp_path / "m.jsonl"
-    result = invoke("export", run, "--format", "messages", "--out", out, "--system", "Be brief.")
+    result = invoke("export", run, "--layout", "messages", "--out", out, "--system", "Be brief.")
     assert result.exit_code == 0, result.output
     loaded = load_json(out, tmp_path / "cache")
     assert loaded.num_rows == 15 and loaded.column_names == ["messages"]
@@ -220,12 +222,12 @@ def test_messages_with_system_prompt(run, tmp_path):
 
 def test_messages_without_system_and_sharegpt(run, tmp_path):
     out = tmp_path / "m.json"
-    assert invoke("export", run, "--format", "messages", "--out", out).exit_code == 0
+    assert invoke("export", run, "--layout", "messages", "--out", out).exit_code == 0
     rows = json.loads(out.read_text())
     assert [turn["role"] for turn in rows[0]["messages"]] == ["user", "assistant"]
 
     out = tmp_path / "s.jsonl"
-    result = invoke("export", run, "--format", "sharegpt", "--out", out, "--system", "Hi.")
+    result = invoke("export", run, "--layout", "sharegpt", "--out", out, "--system", "Hi.")
     assert result.exit_code == 0, result.output
     loaded = load_json(out, tmp_path / "cache")
     assert loaded.column_names == ["conversations"]
@@ -235,7 +237,7 @@ def test_messages_without_system_and_sharegpt(run, tmp_path):
 
 def test_prompt_completion_fixed_and_paper_templates(run, tmp_path):
     out = tmp_path / "pc.jsonl"
-    assert invoke("export", run, "--format", "prompt-completion", "--out", out).exit_code == 0
+    assert invoke("export", run, "--layout", "prompt-completion", "--out", out).exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0] == {
         "prompt": f"{INSTRUCTIONS[0]}\n\nInput 0.0 for the task.\n\n",
@@ -243,7 +245,7 @@ def test_prompt_completion_fixed_and_paper_templates(run, tmp_path):
     }
     assert rows[1]["prompt"] == f"{INSTRUCTIONS[1]}\n\n"
 
-    args = ["--format", "prompt-completion", "--paper-templates", "--eos", "<|endoftext|>"]
+    args = ["--layout", "prompt-completion", "--paper-templates", "--eos", "<|endoftext|>"]
     first, second = tmp_path / "p1.jsonl", tmp_path / "p2.jsonl"
     assert invoke("export", run, *args, "--out", first).exit_code == 0
     assert invoke("export", run, *args, "--out", second).exit_code == 0
@@ -262,7 +264,7 @@ def test_prompt_completion_fixed_and_paper_templates(run, tmp_path):
 
 def test_parquet_read_by_pandas(run, tmp_path):
     out = tmp_path / "d.parquet"
-    result = invoke("export", run, "--format", "parquet", "--out", out, "--layout", "messages")
+    result = invoke("export", run, "--to", "parquet", "--out", out, "--layout", "messages")
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
     assert len(frame) == 15 and list(frame.columns) == ["messages"]
@@ -271,13 +273,13 @@ def test_parquet_read_by_pandas(run, tmp_path):
 
 def test_hf_save_to_disk_and_split(run, tmp_path):
     out = tmp_path / "hf"
-    result = invoke("export", run, "--format", "hf", "--out", out)
+    result = invoke("export", run, "--to", "hf", "--out", out)
     assert result.exit_code == 0, result.output
     loaded = datasets.load_from_disk(str(out))
     assert isinstance(loaded, datasets.Dataset) and loaded.num_rows == 15
 
     # exporting again over it, now split: a DatasetDict with disjoint instructions
-    args = ["--format", "hf", "--out", out, "--split", "train=0.75,test=0.25", "--seed", "3"]
+    args = ["--to", "hf", "--out", out, "--split", "train=0.75,test=0.25", "--seed", "3"]
     result = invoke("export", run, *args)
     assert result.exit_code == 0, result.output
     loaded = datasets.load_from_disk(str(out))
@@ -291,11 +293,54 @@ def test_hf_save_to_disk_and_split(run, tmp_path):
     assert card.startswith("---\n")
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        (["--format", "alpaca"], ["--layout", "alpaca", "--to", "json"], "a.json"),
+        (["--format", "messages", "--system", "S"], ["--layout", "messages", "--system", "S"],
+         "m.jsonl"),
+        (["--format", "parquet", "--layout", "sharegpt"], ["--layout", "sharegpt"], "s.parquet"),
+        (["--format", "prompt-completion"], ["--layout", "prompt-completion", "--to", "jsonl"],
+         "p.jsonl"),
+    ],
+)  # fmt: skip
+def test_deprecated_format_is_an_alias_of_layout_and_to(run, tmp_path, old, new, name):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    before = invoke("export", run, *old, "--out", tmp_path / "old" / name)
+    after = invoke("export", run, *new, "--out", tmp_path / "new" / name)
+    assert before.exit_code == 0 and after.exit_code == 0, (before.output, after.output)
+    assert (tmp_path / "old" / name).read_bytes() == (tmp_path / "new" / name).read_bytes()
+    assert before.stderr.count("note: --format is deprecated; use --layout") == 1
+    assert "deprecated" not in after.stderr
+
+
+def test_layouts_and_containers_are_tables(run, tmp_path):
+    expected = {
+        "alpaca": ["instruction", "input", "output"],
+        "messages": ["messages"],
+        "sharegpt": ["conversations"],
+        "prompt-completion": ["prompt", "completion"],
+    }
+    assert list(LAYOUTS) == list(expected)
+    for layout, fields in expected.items():
+        result = export_run(run, ExportOptions(layout=layout))  # no --out: nothing written
+        assert [list(row) for row in result.tables[""]] == [fields] * 15 and not result.paths
+    assert set(CONTAINERS) == {"json", "jsonl", "parquet", "hf"}
+    out = tmp_path / "rows.parquet"  # the container follows the suffix when --to is not given
+    result = invoke("export", run, "--layout", "messages", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out)) == 15
+    text = tmp_path / "rows.txt"
+    assert invoke("export", run, "--to", "jsonl", "--out", text).exit_code == 0
+    assert len(text.read_text().splitlines()) == 15
+
+
 def test_hf_refuses_a_directory_that_is_not_a_dataset(run, tmp_path):
     out = tmp_path / "precious"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    result = invoke("export", run, "--format", "hf", "--out", out)
+    result = invoke("export", run, "--to", "hf", "--out", out)
     assert result.exit_code == 2
     assert "not a saved dataset" in result.output
     assert (out / "notes.txt").read_text() == "keep me"
@@ -306,7 +351,7 @@ def test_hf_refuses_a_directory_that_is_not_a_dataset(run, tmp_path):
 
 def test_split_files_are_disjoint_deterministic_and_complete(run, tmp_path):
     out = tmp_path / "data.jsonl"
-    args = ["export", run, "--format", "alpaca", "--out", out, "--split", "train=0.7,test=0.3"]
+    args = ["export", run, "--layout", "alpaca", "--out", out, "--split", "train=0.7,test=0.3"]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     train, test = tmp_path / "data-train.jsonl", tmp_path / "data-test.jsonl"
@@ -326,13 +371,13 @@ def test_split_files_are_disjoint_deterministic_and_complete(run, tmp_path):
 
 def test_shuffle_and_max_per_instruction(run, tmp_path):
     plain, mixed = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    assert invoke("export", run, "--format", "alpaca", "--out", plain).exit_code == 0
-    assert invoke("export", run, "--format", "alpaca", "--out", mixed, "--shuffle").exit_code == 0
+    assert invoke("export", run, "--layout", "alpaca", "--out", plain).exit_code == 0
+    assert invoke("export", run, "--layout", "alpaca", "--out", mixed, "--shuffle").exit_code == 0
     a, b = plain.read_text().splitlines(), mixed.read_text().splitlines()
     assert sorted(a) == sorted(b) and a != b
 
     capped = tmp_path / "c.jsonl"
-    args = ["--format", "alpaca", "--out", capped, "--max-per-instruction", "1"]
+    args = ["--layout", "alpaca", "--out", capped, "--max-per-instruction", "1"]
     assert invoke("export", run, *args).exit_code == 0
     rows = [json.loads(line) for line in capped.read_text().splitlines()]
     assert [row["instruction"] for row in rows] == INSTRUCTIONS
@@ -340,7 +385,7 @@ def test_shuffle_and_max_per_instruction(run, tmp_path):
 
 def test_include_seeds(run, tmp_path):
     out = tmp_path / "s.jsonl"
-    result = invoke("export", run, "--format", "alpaca", "--out", out, "--include-seeds")
+    result = invoke("export", run, "--layout", "alpaca", "--out", out, "--include-seeds")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 15 + 4
@@ -355,13 +400,13 @@ def test_split_needs_enough_instructions_and_valid_fractions(run, tmp_path):
         "test": 0.05,
     }
     for bad in ("train=0.9", "train=0.5,test=x", "train", "a b=1", "train=0.5,train=0.5"):
-        result = invoke("export", run, "--format", "alpaca", "--out", tmp_path / "x.json",
+        result = invoke("export", run, "--layout", "alpaca", "--out", tmp_path / "x.json",
                         "--split", bad)  # fmt: skip
         assert result.exit_code == 2, (bad, result.output)
         assert "--split" in result.output
     many = ",".join(f"s{i}=0.1" for i in range(10))
     result = invoke(
-        "export", run, "--format", "alpaca", "--out", tmp_path / "x.json", "--split", many
+        "export", run, "--layout", "alpaca", "--out", tmp_path / "x.json", "--split", many
     )
     assert result.exit_code == 2 and "cannot fill 10 splits" in result.output
 
@@ -374,7 +419,7 @@ def test_corrupt_example_row_names_file_and_line(run, tmp_path):
     lines = path.read_text().splitlines()
     lines[2] = lines[2].replace('"output"', '"outptu"')
     path.write_text("\n".join(lines) + "\n")
-    result = invoke("export", run, "--format", "alpaca", "--out", tmp_path / "x.jsonl")
+    result = invoke("export", run, "--layout", "alpaca", "--out", tmp_path / "x.jsonl")
     assert result.exit_code == 2
     assert f"{path}:3:" in result.output and "corrupt row" in result.output
     assert "Traceback" not in result.output
@@ -383,7 +428,7 @@ def test_corrupt_example_row_names_file_and_line(run, tmp_path):
 def test_torn_last_line_is_skipped_with_a_note(run, tmp_path):
     path = run / "examples.jsonl"
     path.write_text(path.read_text() + '{"id": "i000009-0", "instr')
-    result = invoke("export", run, "--format", "alpaca", "--out", tmp_path / "x.jsonl")
+    result = invoke("export", run, "--layout", "alpaca", "--out", tmp_path / "x.jsonl")
     assert result.exit_code == 0, result.output
     assert "incomplete last line" in result.output and "wrote 15 rows" in result.output
 
@@ -391,13 +436,16 @@ def test_torn_last_line_is_skipped_with_a_note(run, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "alpaca", "--out", "x.txt"], "must end in .json"),
-        (["--format", "alpaca"], "give --out"),
-        (["--format", "alpaca", "--out", "x.json", "--system", "S"], "--system needs"),
-        (["--format", "messages", "--out", "x.json", "--eos", "E"], "prompt-completion"),
+        (["--layout", "alpaca", "--out", "x.txt"], "must end in .json"),
+        (["--format", "alpaca", "--out", "x.parquet"], "must end in .json"),
+        (["--to", "jsonl", "--out", "x.json"], "does not match"),
+        (["--format", "alpaca", "--to", "json", "--out", "x.json"], "cannot be combined"),
+        (["--layout", "alpaca"], "give --out"),
+        (["--layout", "alpaca", "--out", "x.json", "--system", "S"], "--system needs"),
+        (["--layout", "messages", "--out", "x.json", "--eos", "E"], "prompt-completion"),
         (["--format", "alpaca", "--out", "x.json", "--layout", "messages"], "--layout is for"),
-        (["--format", "alpaca", "--out", "x.json", "--private"], "--private needs"),
-        (["--format", "hf", "--push-to-hub", "me/data"], "HF_TOKEN"),
+        (["--layout", "alpaca", "--out", "x.json", "--private"], "--private needs"),
+        (["--to", "hf", "--push-to-hub", "me/data"], "HF_TOKEN"),
     ],
 )
 def test_bad_options(run, tmp_path, monkeypatch, args, message):
@@ -409,22 +457,22 @@ def test_bad_options(run, tmp_path, monkeypatch, args, message):
 
 
 def test_not_a_run_directory(tmp_path):
-    result = invoke("export", tmp_path / "nope", "--format", "alpaca", "--out", tmp_path / "x.json")
+    result = invoke("export", tmp_path / "nope", "--layout", "alpaca", "--out", tmp_path / "x.json")
     assert result.exit_code == 2 and "no such run directory" in result.output
-    result = invoke("export", tmp_path, "--format", "alpaca", "--out", tmp_path / "x.json")
+    result = invoke("export", tmp_path, "--layout", "alpaca", "--out", tmp_path / "x.json")
     assert result.exit_code == 2 and "not a run directory" in result.output
 
 
 def test_missing_seed_file_for_include_seeds(tmp_path):
     run = make_run(tmp_path, seeds=False)
-    result = invoke("export", run, "--format", "alpaca", "--out", tmp_path / "x.json",
+    result = invoke("export", run, "--layout", "alpaca", "--out", tmp_path / "x.json",
                     "--include-seeds")  # fmt: skip
     assert result.exit_code == 2 and "gone.jsonl: no such file" in result.output
 
 
 def test_without_datasets_installed(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
-    result = invoke("export", run, "--format", "hf", "--out", tmp_path / "hf")
+    result = invoke("export", run, "--to", "hf", "--out", tmp_path / "hf")
     assert result.exit_code == 2
     assert "pip install 'selfinstruct[hf]'" in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -434,7 +482,7 @@ def test_without_datasets_installed(run, tmp_path, monkeypatch):
 
 
 def test_dataset_card(run):
-    options = ExportOptions(format="hf", split={"train": 0.75, "test": 0.25})
+    options = ExportOptions(to="hf", split={"train": 0.75, "test": 0.25})
     result = export_run(run, options)
     card = dataset_card(run, result, options, repo_id="me/tiny", license="apache-2.0")
     head, body = card.split("---\n", 2)[1:]
@@ -478,7 +526,7 @@ def test_push_to_hub_pushes_the_dataset_and_card(run, tmp_path, monkeypatch):
         return f"https://huggingface.co/datasets/{repo_id}"
 
     monkeypatch.setattr("selfinstruct.cli.data.push_to_hub", fake_push)
-    args = ["--format", "messages", "--split", "train=0.75,test=0.25", "--push-to-hub", "me/x",
+    args = ["--layout", "messages", "--split", "train=0.75,test=0.25", "--push-to-hub", "me/x",
             "--private"]  # fmt: skip
     result = invoke("export", run, *args, env={"HF_TOKEN": "hf_test"})
     assert result.exit_code == 0, result.output

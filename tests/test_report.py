@@ -13,7 +13,7 @@ from rouge_score import rouge_scorer
 from selfinstruct.cli import cli
 from selfinstruct.pricing import Price, PriceTable, format_usd, load_prices
 from selfinstruct.report import build_report
-from selfinstruct.verbs import QUESTION, singular, verb_noun, verb_noun_table
+from selfinstruct.report.verbs import QUESTION, singular, verb_noun, verb_noun_table
 
 from .test_export import INSTRUCTIONS, SEED_TASKS, invoke, make_run
 
@@ -163,12 +163,12 @@ def test_end_to_end_with_the_scripted_teacher(tmp_path, scripted_server):
     for fmt, field in (("alpaca", "instruction"), ("messages", "messages"),
                        ("sharegpt", "conversations"), ("prompt-completion", "prompt")):  # fmt: skip
         out = tmp_path / f"{fmt}.jsonl"
-        assert invoke("export", run, "--format", fmt, "--out", out).exit_code == 0
+        assert invoke("export", run, "--layout", fmt, "--out", out).exit_code == 0
         loaded = datasets.load_dataset("json", data_files=str(out), split="train", cache_dir=cache)
         assert loaded.num_rows == len(examples) and field in loaded.column_names
     hf = tmp_path / "hf"
     split = ["--split", "train=0.75,test=0.25"]
-    assert invoke("export", run, "--format", "hf", "--out", hf, *split).exit_code == 0
+    assert invoke("export", run, "--to", "hf", "--out", hf, *split).exit_code == 0
     loaded = datasets.load_from_disk(str(hf))
     assert loaded["train"].num_rows + loaded["test"].num_rows == len(examples)
     result = invoke("report", run)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from selfinstruct.stats import Lengths, file_stats, percentile, table_stats
+from selfinstruct.report.stats import Lengths, file_stats, percentile, table_stats
 
 from .test_export import invoke, make_run
 
@@ -69,7 +69,7 @@ def test_conversations_are_measured_per_role(tmp_path):
     out = tmp_path / "m.jsonl"
     assert (
         invoke(
-            "export", run, "--format", "messages", "--out", out, "--system", "Be brief."
+            "export", run, "--layout", "messages", "--out", out, "--system", "Be brief."
         ).exit_code
         == 0
     )
@@ -83,7 +83,7 @@ def test_conversations_are_measured_per_role(tmp_path):
 def test_stats_of_a_split_hf_directory(tmp_path):
     run = make_run(tmp_path)
     out = tmp_path / "hf"
-    args = ["--format", "hf", "--out", out, "--split", "train=0.5,test=0.5"]
+    args = ["--to", "hf", "--out", out, "--split", "train=0.5,test=0.5"]
     assert invoke("export", run, *args).exit_code == 0
     tables = file_stats(out)
     assert [t.name for t in tables] == ["train", "test"]

@@ -13,35 +13,56 @@ from pathlib import Path
 
 import click
 
+from selfinstruct.datafiles import import_datasets
 from selfinstruct.errors import InputError
 from selfinstruct.export import (
-    FORMATS,
+    CONTAINERS,
     LAYOUTS,
     ExportOptions,
     build_dataset,
     export_run,
-    import_datasets,
     parse_split,
     write_text_atomic,
 )
-from selfinstruct.hub import dataset_card, push_to_hub
+from selfinstruct.export.containers import resolve_container
+from selfinstruct.export.hub import dataset_card, push_to_hub
+from selfinstruct.export.layouts import CHAT_LAYOUTS
+
+# The deprecated --format: a layout (file container from the --out suffix) or a container.
+FORMATS = (*LAYOUTS, "hf", "parquet")
+
+
+def layout_and_container(fmt: str, out: Path | None, layout: str | None) -> tuple[str, str | None]:
+    """What ``--format FMT`` means as ``(--layout, --to)``, refusing what it never allowed."""
+    if fmt not in LAYOUTS:
+        return layout or "alpaca", fmt
+    if layout is not None and layout != fmt:
+        raise InputError(
+            f"--layout is for --format hf or parquet; --format {fmt} is already a layout "
+            "(better: --layout LAYOUT --to CONTAINER)"
+        )
+    if out is None:
+        return fmt, None
+    if out.suffix not in (".json", ".jsonl"):
+        raise InputError(
+            "must end in .json (a JSON list) or .jsonl (one object a line)", path=out, field="--out"
+        )
+    return fmt, out.suffix[1:]
 
 
 def _check_export_options(options: ExportOptions, repo_id: str | None, private: bool) -> None:
-    layout = options.row_layout
+    layout = options.layout
     if options.out is None and repo_id is None:
         raise InputError("give --out PATH (or --push-to-hub REPO_ID)", field="--out")
-    if options.system is not None and layout not in ("messages", "sharegpt"):
+    if options.system is not None and layout not in CHAT_LAYOUTS:
         raise InputError(f"--system needs the messages or sharegpt layout, not {layout}")
     if (options.paper_templates or options.eos) and layout != "prompt-completion":
         raise InputError(
             f"--paper-templates and --eos need the prompt-completion layout, not {layout}"
         )
-    if options.format not in ("hf", "parquet") and options.layout != "alpaca":
-        raise InputError("--layout is for --format hf or parquet; use --format LAYOUT instead")
     if private and repo_id is None:
         raise InputError("--private needs --push-to-hub")
-    if options.format == "hf" or repo_id is not None:
+    if options.to == "hf" or repo_id is not None:
         import_datasets()
     if repo_id is not None and not os.environ.get("HF_TOKEN"):
         raise InputError("--push-to-hub needs a Hugging Face token in the HF_TOKEN variable")
@@ -49,19 +70,28 @@ def _check_export_options(options: ExportOptions, repo_id: str | None, private: 
 
 @click.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="File (.json: a JSON list, .jsonl: one object a line, or .parquet), or a directory "
-    "for --format hf.",
+    help="File (.json: a JSON list, .jsonl: one object a line, .parquet), or a directory "
+    "for --to hf.",
 )
 @click.option(
     "--layout",
-    type=click.Choice(LAYOUTS),
-    default="alpaca",
-    show_default=True,
-    help="Row layout for --format hf / parquet.",
+    type=click.Choice(list(LAYOUTS)),
+    help="Row layout.  [default: alpaca]",
+)
+@click.option(
+    "--to",
+    type=click.Choice(list(CONTAINERS)),
+    help="Container: json, jsonl, parquet, or hf (a save_to_disk directory).  "
+    "[default: from the --out suffix]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Deprecated: a layout (the --out suffix picks json/jsonl) or hf/parquet.",
 )
 @click.option("--system", help="System prompt as the first turn (messages, sharegpt).")
 @click.option(
@@ -94,9 +124,10 @@ def _check_export_options(options: ExportOptions, repo_id: str | None, private: 
 )
 def export(
     run_dir: Path,
-    fmt: str,
     out: Path | None,
-    layout: str,
+    layout: str | None,
+    to: str | None,
+    fmt: str | None,
     system: str | None,
     split_spec: str | None,
     seed: int,
@@ -109,17 +140,25 @@ def export(
     private: bool,
     license_: str,
 ) -> None:
-    """Export a run's examples for fine-tuning.
+    """Export a run's examples for fine-tuning: a row --layout written --to a container.
 
     \b
-    selfinstruct export runs/demo --format messages --out data.jsonl
-    selfinstruct export runs/demo --format alpaca --out data.json --split train=0.9,test=0.1
-    selfinstruct export runs/demo --format hf --out data/ --push-to-hub me/my-dataset
+    selfinstruct export runs/demo --layout messages --out data.jsonl
+    selfinstruct export runs/demo --out data.json --split train=0.9,test=0.1
+    selfinstruct export runs/demo --to hf --out data/ --push-to-hub me/my-dataset
     """
+    if fmt is not None:
+        if to is not None:
+            raise InputError("--format is deprecated and cannot be combined with --to")
+        layout, to = layout_and_container(fmt, out, layout)
+        click.echo(
+            f"note: --format is deprecated; use --layout {layout}" + (f" --to {to}" if to else ""),
+            err=True,
+        )
     options = ExportOptions(
-        format=fmt,
+        layout=layout or "alpaca",
+        to=resolve_container(to, out),
         out=out,
-        layout=layout,
         system=system,
         split=parse_split(split_spec) if split_spec else None,
         seed=seed,
@@ -133,12 +172,13 @@ def export(
     result = export_run(run_dir, options)
     if result.skipped_tail:
         click.echo("note: skipped an incomplete last line of examples.jsonl", err=True)
+    saved = options.to == "hf" and out is not None
     card = None
-    if fmt == "hf" or repo_id is not None:
+    if saved or repo_id is not None:
         card = dataset_card(run_dir, result, options, repo_id=repo_id, license=license_)
-    if fmt == "hf" and out is not None and card is not None:
+    if saved and card is not None:
         write_text_atomic(out / "README.md", card)
-    if fmt == "hf" and out is not None:
+    if saved:
         splits = ", ".join(f"{name} {count:,}" for name, count in result.rows.items() if name)
         total = sum(result.rows.values())
         click.echo(f"wrote {total:,} rows to {out}" + (f" ({splits})" if splits else ""))
@@ -165,7 +205,7 @@ def stats(file: Path, as_json: bool) -> None:
     \b
     selfinstruct stats data.jsonl
     """
-    from selfinstruct.stats import file_stats, format_stats
+    from selfinstruct.report.stats import file_stats, format_stats
 
     tables = file_stats(file)
     if as_json:

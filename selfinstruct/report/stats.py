@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfinstruct.datafiles import iter_rows
+from selfinstruct.datafiles import import_datasets, iter_rows
 from selfinstruct.errors import InputError
-from selfinstruct.export import import_datasets
 
 PERCENTILES = (50, 90, 99)
 _ROLE_KEYS = (("role", "content"), ("from", "value"))

@@ -16,10 +16,16 @@ from typing import Any
 
 import yaml
 
-from selfinstruct.export import ExportOptions, ExportResult, read_jsonl_models
-from selfinstruct.pricing import UsageLine, load_prices, usage_lines
+from selfinstruct.export.options import ExportOptions, ExportResult
+from selfinstruct.export.runfiles import (
+    REQUESTS,
+    UsageLine,
+    load_prices,
+    read_jsonl_models,
+    read_manifest,
+    usage_lines,
+)
 from selfinstruct.records import Manifest, TeacherCall
-from selfinstruct.store import REQUESTS, read_manifest
 
 _SIZE_CATEGORIES = (
     (1_000, "n<1K"),
@@ -125,8 +131,8 @@ def _card_summary(
     manifest: Manifest | None, result: ExportResult, options: ExportOptions, total: int
 ) -> list[str]:
     version = manifest.tool_version if manifest else "unknown"
-    fields = _LAYOUT_FIELDS[options.row_layout]
-    if options.row_layout == "prompt-completion" and options.paper_templates:
+    fields = _LAYOUT_FIELDS[options.layout]
+    if options.layout == "prompt-completion" and options.paper_templates:
         fields = "`prompt` and `completion` (the output)"
     seeds = ", with the seed tasks themselves included" if options.include_seeds else ""
     lines = [

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from selfinstruct.errors import InputError
 from selfinstruct.records import STAGES
-from selfinstruct.stats import percentile
+from selfinstruct.report.stats import percentile
 
 if TYPE_CHECKING:
-    from selfinstruct.report import Report
+    from selfinstruct.report.numbers import Report
 
 REPORT_HINT = "pip install 'selfinstruct[report]'"
 DPI = 100
