@@ -33,18 +33,16 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from selfinstruct.datafiles import HF_HINT, atomic_path, import_pyarrow
 from selfinstruct.errors import InputError
 from selfinstruct.records import Example, Manifest
+from selfinstruct.run.files import EXAMPLES, read_manifest, read_rows
 from selfinstruct.seeds import load_seeds
-from selfinstruct.store import EXAMPLES, read_manifest
 
 LAYOUTS = ("alpaca", "messages", "sharegpt", "prompt-completion")
 CONTAINERS = ("hf", "parquet")
@@ -123,43 +121,6 @@ class ExportResult:
 # -- reading a run --------------------------------------------------------------------------
 
 
-def read_jsonl_models(path: Path, model: Callable[[str], Any]) -> tuple[list[Any], bool]:
-    """Rows of a run's JSONL file, each parsed by ``model`` (``Example.model_validate_json``).
-
-    A bad row is an :class:`InputError` naming ``file:line``; an incomplete last line (no
-    newline: a run still being written, or killed mid-write) is skipped, and the second
-    value says so.
-    """
-    rows: list[Any] = []
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a JSONL file", path=path) from None
-    lines = data.split(b"\n")
-    torn = bool(lines[-1].strip())
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            rows.append(model(raw.decode("utf-8")))
-        except (ValidationError, UnicodeDecodeError) as exc:
-            if torn and number == len(lines):
-                return rows, True
-            raise _row_error(exc, path, number) from None
-    return rows, False
-
-
-def _row_error(exc: Exception, path: Path, line: int) -> InputError:
-    if isinstance(exc, UnicodeDecodeError):
-        return InputError("not valid UTF-8", path=path, line=line)
-    assert isinstance(exc, ValidationError)
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or None
-    return InputError(f"corrupt row: {first['msg']}", path=path, line=line, field=where)
-
-
 def load_examples(run_dir: Path) -> tuple[list[Example], bool]:
     """The run's examples, validated; ``(rows, whether a torn last line was skipped)``."""
     if not run_dir.is_dir():
@@ -167,7 +128,8 @@ def load_examples(run_dir: Path) -> tuple[list[Example], bool]:
     path = run_dir / EXAMPLES
     if not path.exists():
         raise InputError(f"no {EXAMPLES} here: not a run directory", path=run_dir)
-    return read_jsonl_models(path, Example.model_validate_json)
+    read = read_rows(path, Example)
+    return read.rows, read.torn
 
 
 def seed_rows(manifest: Manifest | None, run_dir: Path) -> list[Row]:

@@ -12,7 +12,7 @@ PNGs) and the PNGs next to it:
 * ``tokens.png``   prompt and completion tokens per stage.
 
 This module computes the numbers (:func:`build_report`) and the HTML; the charts are drawn
-by :mod:`selfinstruct.charts`. Costs come from :mod:`selfinstruct.pricing`. Every text taken
+by :mod:`selfinstruct.charts`. Costs come from :mod:`selfinstruct.run.budget`. Every text taken
 from the run is HTML-escaped.
 """
 
@@ -30,19 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import InputError
-from selfinstruct.export import load_examples, read_jsonl_models, write_text_atomic
+from selfinstruct.export import load_examples, write_text_atomic
 from selfinstruct.filters.rouge import RougeIndex
-from selfinstruct.pricing import (
+from selfinstruct.records import STAGES, Example, Instruction, Manifest, Rejection, TeacherCall
+from selfinstruct.run.budget import (
     UsageLine,
     format_usd,
     load_prices,
     total_cost,
     usage_lines,
 )
-from selfinstruct.records import STAGES, Example, Instruction, Manifest, Rejection, TeacherCall
+from selfinstruct.run.files import INSTRUCTIONS, REJECTED, REQUESTS, read_manifest, read_rows
 from selfinstruct.seeds import load_seeds
 from selfinstruct.stats import percentile, words
-from selfinstruct.store import INSTRUCTIONS, REJECTED, REQUESTS, read_manifest
 from selfinstruct.verbs import VerbNounTable, verb_noun_table
 
 REPORT_DIR = "report"
@@ -76,8 +76,9 @@ def load_run(run_dir: Path) -> RunData:
             rows[name] = []
             notes.append(f"{name}: missing")
             continue
-        rows[name], torn = read_jsonl_models(path, model.model_validate_json)
-        if torn:
+        read = read_rows(path, model)
+        rows[name] = read.rows
+        if read.torn:
             notes.append(f"{name}: skipped an incomplete last line")
     return RunData(
         run_dir,
