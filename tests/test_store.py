@@ -154,8 +154,8 @@ def test_a_reader_leaves_a_torn_last_line_out_and_the_file_alone(tmp_path):
     ("tail", "why"),
     [
         (call(2).model_dump_json().encode(), "valid JSON but no newline: the write was cut"),
-        (b'{"stage": "outputs"}\n', "terminated but not a valid row"),
-        (b"\xff\xfe\n", "not UTF-8"),
+        (b'{"stage": "outputs", "mo', "half a row"),
+        (b'{"stage": "outputs", "model": "\xc3', "cut inside a UTF-8 character"),
     ],
 )
 def test_every_kind_of_torn_last_line_is_left_out_by_readers_and_cut_on_resume(
@@ -189,7 +189,18 @@ def test_a_corrupt_row_before_the_last_is_an_error_for_readers_too(tmp_path):
         load_state(tmp_path, repair=False)
     message = str(error.value)
     assert message.startswith(f"{path}:2: latency_s: corrupt TeacherCall row: missing field")
-    assert "corrupt row is skipped only as the last line" in message
+    assert "only skipped as an unterminated last line" in message
+
+
+def test_a_whole_last_line_that_is_not_a_row_is_an_error_not_skipped(tmp_path):
+    store = RunStore.open(tmp_path)
+    store.add_call(call(1))
+    store.close()
+    path = tmp_path / REQUESTS
+    path.write_bytes(path.read_bytes() + b'{"stage": "outputs"}\n')
+    for repair in (False, True):
+        with pytest.raises(InputError, match=r"requests.jsonl:2: model: corrupt TeacherCall row"):
+            load_state(tmp_path, repair=repair)
 
 
 def test_rows_written_before_the_records_gained_ids_still_resume(tmp_path):

@@ -10,10 +10,10 @@
 Rows are only ever appended, each batch with one ``write`` and a flush, so a process killed at
 any instant leaves at most one torn last line. The policy, the same for every reader:
 
-* the last line of a file is *torn* when it has no newline at its end or is not a valid row;
-  a torn line is not a record: readers (status, estimate, export, report) leave it out and
-  say so, and a resumed run cuts it off (with a note) before appending;
-* any other line that is not a valid row is an :class:`InputError` naming file, line and field.
+* the last line of a file is *torn* when it has no newline at its end (the write was cut,
+  whatever it holds); a torn line is not a record: readers (status, estimate, export, report)
+  leave it out and say so, and a resumed run cuts it off (with a note) before appending;
+* any whole line that is not a valid row is an :class:`InputError` naming file, line and field.
 """
 
 from __future__ import annotations
@@ -60,35 +60,23 @@ class RowsRead(Generic[Row]):
 def read_rows(path: Path, model: type[Row]) -> RowsRead[Row]:
     """Every row of a run file, validated and streamed; a missing file has none.
 
-    A torn last line (see the module doc) is left out and reported in ``torn_at``; a bad
-    line before it raises :class:`InputError`.
+    A torn last line (see the module doc) is left out and reported in ``torn_at``; any other
+    bad line raises :class:`InputError`.
     """
     result: RowsRead[Row] = RowsRead()
     if not path.exists():
         return result
     if path.is_dir():
         raise InputError("is a directory, expected a JSONL file", path=path)
-    pending: tuple[int, bytes] | None = None  # the last non-blank line so far, not yet parsed
-    pending_at = 0
     offset = 0
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                if pending is not None:
-                    result.rows.append(_parse(path, model, *pending))
-                pending, pending_at = (number, raw), offset
+            if not raw.endswith(b"\n") and raw.strip():  # only the last line can lack one
+                result.torn_at = offset
+            elif raw.strip():
+                result.rows.append(_parse(path, model, number, raw))
             offset += len(raw)
     result.size = offset
-    if pending is not None:
-        number, raw = pending
-        whole = raw.endswith(b"\n")
-        try:
-            if whole:
-                result.rows.append(_parse(path, model, number, raw))
-        except InputError:
-            whole = False
-        if not whole:
-            result.torn_at = pending_at
     return result
 
 
@@ -101,8 +89,8 @@ def _parse(path: Path, model: type[Row], number: int, raw: bytes) -> Row:
     except ValidationError as exc:
         where, problem = validation_problem(exc, show_input=False)
         raise InputError(
-            f"corrupt {model.__name__} row: {problem}; fix or remove this line "
-            "(a corrupt row is skipped only as the last line, where a killed write leaves it)",
+            f"corrupt {model.__name__} row: {problem}; fix or delete the line (a corrupt row "
+            "is only skipped as an unterminated last line, left by a killed write)",
             path=path,
             line=number,
             field=where,
