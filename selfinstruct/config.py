@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from selfinstruct.errors import InputError
+from selfinstruct.errors import InputError, validation_problem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEEDS = REPO_ROOT / "seeds" / "seed_tasks.jsonl"
@@ -158,7 +158,7 @@ class PriceConfig(Section):
 class BudgetConfig(Section):
     """Caps for the whole run (all sessions together) and the price table behind the cost.
 
-    Prices: the table shipped in ``selfinstruct/prices.yaml``, then ``prices_file``, then the
+    Prices: the table shipped in ``selfinstruct/run/prices.yaml``, then ``prices_file``, then the
     inline ``prices`` (model -> input/output USD per 1M tokens), each laid over the last.
     When a cap is reached the run stops starting new work, lets the work in flight finish,
     and stops cleanly; rerun with a higher cap to continue.
@@ -296,14 +296,5 @@ def build_config(
 
 def config_error(exc: ValidationError, path: Path | None) -> InputError:
     """The first validation problem as ``file: field: problem`` (never echoing a secret)."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
-    problem = first["msg"]
-    if first["type"] == "extra_forbidden":
-        problem = "unknown field"
-    elif "api_key" not in (field or "") and "input" in first:
-        problem = f"{problem} (got {first['input']!r})"
-    more = len(exc.errors()) - 1
-    if more:
-        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+    field, problem = validation_problem(exc)
     return InputError(problem, path=path if path is not None else "config", field=field)

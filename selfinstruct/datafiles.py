@@ -14,12 +14,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-from pydantic import ValidationError
 
 from selfinstruct.errors import InputError
 
@@ -236,40 +234,3 @@ def import_datasets() -> Any:
     except ImportError:
         raise InputError(f"this needs the 'datasets' package: {HF_HINT}") from None
     return datasets
-
-
-def read_jsonl_models(path: Path, model: Callable[[str], Any]) -> tuple[list[Any], bool]:
-    """Rows of a JSONL file, each parsed by ``model`` (``Example.model_validate_json``).
-
-    A bad row is an :class:`InputError` naming ``file:line``; an incomplete last line (no
-    newline: a file still being written, or killed mid-write) is skipped, and the second
-    value says so. Read-only: the file is not repaired.
-    """
-    rows: list[Any] = []
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a JSONL file", path=path) from None
-    lines = data.split(b"\n")
-    torn = bool(lines[-1].strip())
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            rows.append(model(raw.decode("utf-8")))
-        except (ValidationError, UnicodeDecodeError) as exc:
-            if torn and number == len(lines):
-                return rows, True
-            raise _row_error(exc, path, number) from None
-    return rows, False
-
-
-def _row_error(exc: Exception, path: Path, line: int) -> InputError:
-    if isinstance(exc, UnicodeDecodeError):
-        return InputError("not valid UTF-8", path=path, line=line)
-    assert isinstance(exc, ValidationError)
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or None
-    return InputError(f"corrupt row: {first['msg']}", path=path, line=line, field=where)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 EXIT_BAD_INPUT = 2
 EXIT_TEACHER_FAILED = 3
@@ -40,6 +44,39 @@ class InputError(SelfInstructError):
             where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
         field = f"{self.field}: " if self.field else ""
         return f"{where}{field}{self.problem}"
+
+
+#: a value under one of these field names is never echoed in a message
+_SECRET_FIELDS = ("api_key", "key", "token", "secret", "password")
+_SNIPPET = 60
+
+
+def validation_problem(exc: ValidationError, *, show_input: bool = True) -> tuple[str | None, str]:
+    """The first problem of a pydantic error as ``(dotted field or None, problem)``.
+
+    ``missing field`` and ``unknown field`` for those two kinds; otherwise pydantic's message,
+    with the offending value (cut to 60 characters) unless ``show_input`` is false or the field
+    holds a secret; ``(and N more problems)`` when there are more.
+    """
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(part) for part in first["loc"]]
+    field = ".".join(loc) or None
+    if first["type"] == "missing":
+        problem = "missing field"
+    elif first["type"] == "extra_forbidden":
+        problem = "unknown field"
+    else:
+        problem = first["msg"]
+        secret = any(part in _SECRET_FIELDS or part.endswith("_key") for part in loc)
+        if show_input and not secret and "input" in first:
+            value = repr(first["input"])
+            value = value if len(value) <= _SNIPPET else value[:_SNIPPET] + "..."
+            problem = f"{problem} (got {value})"
+    more = len(errors) - 1
+    if more:
+        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return field, problem
 
 
 class TeacherError(SelfInstructError):

@@ -23,41 +23,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import random
 import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
-from selfinstruct import __version__
 from selfinstruct.config import RunConfig, TeacherConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
 from selfinstruct.filters.base import Drop, Remembers, TextFilter
 from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
 from selfinstruct.filters.instances import filter_instances
 from selfinstruct.filters.rouge import RougeIndex
-from selfinstruct.pricing import Price, PriceTable, load_prices
 from selfinstruct.progress import Progress
-from selfinstruct.prompts import PromptTemplate
 from selfinstruct.records import (
-    Counts,
     Example,
     Instance,
     Instruction,
-    Manifest,
     Provenance,
     Rejection,
     SeedTask,
     TeacherCall,
     Usage,
 )
+from selfinstruct.run.budget import Budget, price_table
+from selfinstruct.run.files import read_manifest
+from selfinstruct.run.fingerprint import check_resume, fingerprint
+from selfinstruct.run.manifest import RunStatus, build_manifest
+from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore
 from selfinstruct.seeds import load_seeds
 from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
-from selfinstruct.store import NO_VALID_INSTANCES, RunStore, load_state, read_manifest
 from selfinstruct.teachers import Teacher, make_teacher
 from selfinstruct.teachers.base import Completion, Request
 
@@ -87,46 +83,6 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
-def fingerprint(
-    config: RunConfig, seeds_path: Path, templates: dict[str, PromptTemplate]
-) -> dict[str, str]:
-    """What must not change between a run and its resume (else the data would be inconsistent)."""
-    filters = config.filters.model_dump_json()
-    result = {
-        "seeds_sha256": hashlib.sha256(seeds_path.read_bytes()).hexdigest(),
-        "filters_sha256": hashlib.sha256(filters.encode()).hexdigest(),
-        "rouge_threshold": repr(config.filters.rouge_threshold),
-    }
-    for name, template in templates.items():
-        result[f"prompt:{name}"] = template.sha256
-    return result
-
-
-def check_resume(out: Path, expected: dict[str, str], force: bool) -> None:
-    """Refuse to continue a run made with other seeds, prompts or filters (unless forced)."""
-    manifest = read_manifest(out)
-    if manifest is None or force:
-        return
-    changed = sorted(
-        key
-        for key in set(expected) | set(manifest.fingerprint)
-        if expected.get(key) != manifest.fingerprint.get(key)
-    )
-    if changed:
-        raise InputError(
-            "this run was made with other settings (changed: "
-            + ", ".join(changed)
-            + "); resuming would mix inconsistent data. Use another --out, or --force",
-            path=out,
-        )
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"selfinstruct": __version__}
-    for name in ("openai", "pydantic", "rouge-score", "rapidfuzz", "llama-cpp-python", "vllm"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
 
 
 class Pipeline:
@@ -150,8 +106,9 @@ class Pipeline:
         self.stages = build_stages(
             config, self.seeds, lambda name: config.teacher_for(name).resolved_api(), sequence
         )
-        self.fingerprint = fingerprint(config, config.seeds, self.stages.templates)
-        self.prices = self.price_table(config)
+        prompt_sha256 = {name: t.sha256 for name, t in self.stages.templates.items()}
+        self.fingerprint = fingerprint(config, config.seeds, prompt_sha256)
+        self.prices = price_table(config)  # a bad price file is refused before any write
         self.teachers: dict[str, Teacher] = {}
         self._call_ids: set[str] = set()  # every id used in requests.jsonl (unique per run)
         self._stop_reason: str | None = None
@@ -196,13 +153,13 @@ class Pipeline:
         self._install_signal_handlers()  # from here on, Ctrl-C / SIGTERM stop cleanly
         try:
             self.store = RunStore.open(self.out)
-            self.created_at = _existing_created_at(self.out) or _now()
+            self.budget = Budget(self.config, self.store.state, self.prices)
             notes = list(self.store.state.repaired)
             self._build_filters()
             self._build_teachers()
             for teacher in {id(t): t for t in self.teachers.values()}.values():
                 await teacher.start()
-            self._check_prices()
+            self.budget.check_prices(teacher.model for teacher in self.teachers.values())
             self._call_ids = set(self.store.state.call_ids)
             self._write_manifest("running")
             if not self._stop.is_set():
@@ -211,7 +168,8 @@ class Pipeline:
             await self._shutdown()
             self._remove_signal_handlers()
         elapsed = time.monotonic() - started
-        status = "complete" if self._done() >= self.config.num_instructions else "stopped"
+        done = self._done() >= self.config.num_instructions
+        status: RunStatus = "complete" if done else "stopped"
         if isinstance(self._failure, CircuitOpen):
             status = "failed"
         self._write_manifest(status, elapsed)
@@ -298,7 +256,7 @@ class Pipeline:
     ) -> Completion:
         """One teacher request, logged to requests.jsonl with its id, what it served and its
         raw reply; counts failures for the breaker."""
-        if self._draining or (reason := self._budget_reached()) is not None:
+        if self._draining or (reason := self.budget.reached()) is not None:
             if not self._draining:
                 self._draining, self._stop_reason = True, reason
             raise BudgetReached(self._stop_reason or "budget reached")
@@ -349,50 +307,8 @@ class Pipeline:
             rejected=sum(state.rejected_by_reason.values()),
             requests=sum(state.requests.values()),
             tokens=state.total_tokens,
-            cost=self.cost(),
+            cost=self.budget.cost(),
         )
-
-    # --------------------------------------------------------------- budget
-    @staticmethod
-    def price_table(config: RunConfig) -> PriceTable:
-        """Shipped prices < ``budget.prices_file`` < inline ``budget.prices``."""
-        inline = {
-            model: Price(**price.model_dump()) for model, price in config.budget.prices.items()
-        }
-        return load_prices(config.budget.prices_file, inline)
-
-    @staticmethod
-    def run_cost(out: Path, prices: PriceTable) -> float | None:
-        """USD a run directory's requests cost, or None if a model used has no price."""
-        return _cost(load_state(out, repair=False).usage_by_model, prices)
-
-    def cost(self) -> float | None:
-        """USD spent so far over all sessions, or None if some model used has no price."""
-        return _cost(self.store.state.usage_by_model, self.prices)
-
-    def _check_prices(self) -> None:
-        """A cost cap needs a price for every teacher model (and for models used earlier)."""
-        if self.config.budget.max_cost_usd is None:
-            return
-        models = {t.model for t in self.teachers.values()} | set(self.store.state.usage_by_model)
-        unpriced = sorted(model for model in models if self.prices.lookup(model) is None)
-        if unpriced:
-            raise InputError(
-                f"--max-cost needs a price for model {unpriced[0]!r}: add it to budget.prices "
-                "in the config (input/output USD per 1M tokens) or to budget.prices_file",
-                field="budget.max_cost_usd",
-            )
-
-    def _budget_reached(self) -> str | None:
-        budget = self.config.budget
-        tokens = self.store.state.total_tokens
-        if budget.max_tokens is not None and tokens >= budget.max_tokens:
-            return f"token budget reached: {tokens:,} of max {budget.max_tokens:,}"
-        if budget.max_cost_usd is not None:
-            cost = self.cost() or 0.0  # every model has a price: _check_prices made sure
-            if cost >= budget.max_cost_usd:
-                return f"cost budget reached: ${cost:.4f} of max ${budget.max_cost_usd:.4f}"
-        return None
 
     # ------------------------------------------------------------- stage 1
     async def _generate_instructions(self, jobs: set[asyncio.Task[None]]) -> None:
@@ -549,46 +465,19 @@ class Pipeline:
                 stats.update(report())
         return stats
 
-    def _write_manifest(self, status: str, elapsed: float | None = None) -> None:
-        state = self.store.state
-        previous = read_manifest(self.out)
-        timings = dict(previous.timings_s) if previous else {}
-        if elapsed is not None:
-            timings["total"] = timings.get("total", 0.0) + elapsed
-            timings["last_session"] = elapsed
-        manifest = Manifest(
-            tool_version=__version__,
-            created_at=self.created_at,
-            updated_at=_now(),
-            status=status,  # type: ignore[arg-type]
-            config=self.config.redacted(),
+    def _write_manifest(self, status: RunStatus, elapsed: float | None = None) -> None:
+        manifest = build_manifest(
+            self.store.state,
+            config=self.config,
             fingerprint=self.fingerprint,
-            package_versions=package_versions(),
-            counts=Counts(
-                instructions_kept=len(state.instructions),
-                instructions_done=self._done(),
-                examples=len(state.example_ids),
-                rejected=sum(state.rejected_by_reason.values()),
-                rejected_by_reason=dict(sorted(state.rejected_by_reason.items())),
-                requests=dict(state.requests),
-            ),
-            usage=dict(state.usage),
-            cost_usd=self.cost(),
+            status=status,
+            previous=read_manifest(self.out),
+            elapsed_s=elapsed,
+            cost_usd=self.budget.cost(),
             endpoints=self._endpoint_stats(),
-            timings_s=timings,
             stop_reason=self._stop_reason,
         )
         self.store.write_manifest(manifest)
-
-
-def _cost(usage_by_model: dict[str, Usage], prices: PriceTable) -> float | None:
-    total = 0.0
-    for model, usage in usage_by_model.items():
-        cost = prices.cost(model, usage.prompt_tokens, usage.completion_tokens)
-        if cost is None:
-            return None
-        total += cost
-    return total
 
 
 def _check_seed_count(config: RunConfig, seeds: list[SeedTask]) -> None:
@@ -607,15 +496,6 @@ def _render(instance: Instance) -> str:
 def _teacher_note(teachers: dict[str, Teacher]) -> str:
     concurrency = min(teacher.max_concurrency for teacher in teachers.values())
     return "serial" if concurrency == 1 else f"x{concurrency}"
-
-
-def _existing_created_at(out: Path) -> str | None:
-    manifest = read_manifest(out)
-    return manifest.created_at if manifest else None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_pipeline(

@@ -19,10 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from selfinstruct.datafiles import iter_rows
-from selfinstruct.errors import InputError
+from selfinstruct.errors import InputError, validation_problem
 from selfinstruct.records import Instance, SeedTask
-
-_SNIPPET = 60
 
 
 def load_seeds(path: str | Path) -> list[SeedTask]:
@@ -61,25 +59,13 @@ def _to_seed_task(row: dict[str, Any], line: int, index: int, path: Path) -> See
     try:
         task = SeedTask.model_validate(data, strict=True)
     except ValidationError as exc:
-        raise _validation_error(exc, path, line) from None
+        field, problem = validation_problem(exc)
+        raise InputError(problem, path=path, line=line, field=field) from None
     if not task.instances:
         raise InputError("expected at least one instance", path=path, line=line, field="instances")
     if all(not instance.output.strip() for instance in task.instances):
         raise InputError("every output is empty", path=path, line=line, field="instances")
     return task
-
-
-def _validation_error(exc: ValidationError, path: Path, line: int) -> InputError:
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"])
-    kind = first["type"]
-    if kind == "missing":
-        problem = "missing field"
-    elif kind == "extra_forbidden":
-        problem = "unknown field"
-    else:
-        problem = f"{first['msg']} (got {_snippet(repr(first.get('input')))})"
-    return InputError(problem, path=path, line=line, field=field)
 
 
 def _check_unique_ids(tasks: list[SeedTask], lines: list[int], path: Path) -> None:
@@ -94,9 +80,6 @@ def _check_unique_ids(tasks: list[SeedTask], lines: list[int], path: Path) -> No
             )
         seen[task.id] = line
 
-
-def _snippet(text: str) -> str:
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
 
 
 def seed_instances(tasks: list[SeedTask]) -> list[tuple[SeedTask, Instance]]:

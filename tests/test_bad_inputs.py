@@ -76,6 +76,15 @@ def huge_line(root: Path) -> list[str]:
     return ["--seeds", str(path)]
 
 
+def price_file(content: str) -> Callable[[Path], list[str]]:
+    def setup(root: Path) -> list[str]:
+        path = root / "prices.yaml"
+        path.write_text(content, encoding="utf-8")
+        return ["--prices", str(path)]
+
+    return setup
+
+
 def out_is_a_file(root: Path) -> list[str]:
     (root / "taken").write_text("not a directory")
     return ["--out", str(root / "taken")]
@@ -152,6 +161,16 @@ CASES = [
         config_file("filters:\n  rouge_threshold: 7\n"),
     ),
     Case("config: invalid TOML", "invalid TOML", config_file("a = [", suffix=".toml")),
+    Case(
+        "prices: misspelt field",
+        "prices.yaml: models.m.input: missing field (and 1 more problem)",
+        price_file("models:\n  m: {inptu: 1, output: 2}\n"),
+    ),
+    Case(
+        "prices: negative price",
+        "models.m.output: Input should be greater than or equal to 0 (got -2)",
+        price_file("models:\n  m: {input: 1, output: -2}\n"),
+    ),
     Case("--set without =", "--set expects KEY=VALUE", lambda root: ["--set", "seed"]),
     Case("output dir is a file", "exists and is not a directory", out_is_a_file),
     Case(

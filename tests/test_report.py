@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from rouge_score import rouge_scorer
 
 from selfinstruct.cli import cli
-from selfinstruct.pricing import Price, PriceTable, format_usd, load_prices
 from selfinstruct.report import build_report
 from selfinstruct.report.verbs import QUESTION, singular, verb_noun, verb_noun_table
+from selfinstruct.run.budget import Price, PriceTable, format_usd, load_prices
 
 from .test_export import INSTRUCTIONS, SEED_TASKS, invoke, make_run
 

@@ -7,16 +7,15 @@ import pytest
 
 from selfinstruct.errors import InputError
 from selfinstruct.records import Example, Instruction, Provenance, Rejection, TeacherCall, Usage
-from selfinstruct.store import (
+from selfinstruct.run.files import (
     EXAMPLES,
     INSTRUCTIONS,
-    NO_VALID_INSTANCES,
-    RunStore,
-    check_output_dir,
-    load_state,
-    repair_torn_tail,
+    REQUESTS,
+    cut_torn_tail,
+    read_rows,
     write_json_atomic,
 )
+from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore, check_output_dir, load_state
 
 
 def instruction(n: int) -> Instruction:
@@ -91,7 +90,7 @@ def test_torn_last_line_is_cut_and_reported(tmp_path):
 def test_torn_tail_without_any_newline_empties_the_file(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"half')
-    assert repair_torn_tail(path) == 6
+    assert cut_torn_tail(path, read_rows(path, Instruction)) == 6
     assert path.read_bytes() == b""
 
 
@@ -132,3 +131,96 @@ def test_atomic_json_write_leaves_no_temp_files(tmp_path):
     write_json_atomic(path, '{"a": 2}')
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def call(n: int) -> TeacherCall:
+    return TeacherCall(stage="outputs", model="m", usage=Usage(prompt_tokens=n), latency_s=0.1)
+
+
+def test_a_reader_leaves_a_torn_last_line_out_and_the_file_alone(tmp_path):
+    store = RunStore.open(tmp_path)
+    store.add_call(call(1))
+    store.close()
+    path = tmp_path / REQUESTS
+    path.write_bytes(path.read_bytes() + b'{"stage": "outputs", "mod')
+    before = path.read_bytes()
+    state = load_state(tmp_path, repair=False)
+    assert state.requests["outputs"] == 1
+    assert path.read_bytes() == before
+    assert "left out an incomplete last line (25 bytes)" in state.repaired[0]
+
+
+@pytest.mark.parametrize(
+    ("tail", "why"),
+    [
+        (call(2).model_dump_json().encode(), "valid JSON but no newline: the write was cut"),
+        (b'{"stage": "outputs", "mo', "half a row"),
+        (b'{"stage": "outputs", "model": "\xc3', "cut inside a UTF-8 character"),
+    ],
+)
+def test_every_kind_of_torn_last_line_is_left_out_by_readers_and_cut_on_resume(
+    tmp_path, tail, why
+):
+    store = RunStore.open(tmp_path)
+    store.add_call(call(1))
+    store.close()
+    path = tmp_path / REQUESTS
+    whole = path.read_bytes()
+    path.write_bytes(whole + tail)
+    read = read_rows(path, TeacherCall)
+    assert [row.usage.prompt_tokens for row in read.rows] == [1], why
+    assert read.torn_at == len(whole)
+    resumed = RunStore.open(tmp_path)  # the writer cuts it before appending
+    resumed.add_call(call(3))
+    resumed.close()
+    assert [row.usage.prompt_tokens for row in read_rows(path, TeacherCall).rows] == [1, 3]
+
+
+def test_a_corrupt_row_before_the_last_is_an_error_for_readers_too(tmp_path):
+    store = RunStore.open(tmp_path)
+    for n in range(3):
+        store.add_call(call(n))
+    store.close()
+    path = tmp_path / REQUESTS
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace('"latency_s"', '"latency"')
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as error:
+        load_state(tmp_path, repair=False)
+    message = str(error.value)
+    assert message.startswith(f"{path}:2: latency_s: corrupt TeacherCall row: missing field")
+    assert "only skipped as an unterminated last line" in message
+
+
+def test_a_whole_last_line_that_is_not_a_row_is_an_error_not_skipped(tmp_path):
+    store = RunStore.open(tmp_path)
+    store.add_call(call(1))
+    store.close()
+    path = tmp_path / REQUESTS
+    path.write_bytes(path.read_bytes() + b'{"stage": "outputs"}\n')
+    for repair in (False, True):
+        with pytest.raises(InputError, match=r"requests.jsonl:2: model: corrupt TeacherCall row"):
+            load_state(tmp_path, repair=repair)
+
+
+def test_rows_written_before_the_records_gained_ids_still_resume(tmp_path):
+    """A run directory written by selfinstruct 0.x (rows as they were then) loads and resumes."""
+    rows = {
+        INSTRUCTIONS: '{"id": "i000000", "instruction": "Name a colour.", "request": 0, '
+        '"model": "m", "max_rouge": 0.2, "most_similar": null}',
+        EXAMPLES: '{"id": "i000000-0", "instruction_id": "i000000", "instruction": "Name a '
+        'colour.", "input": "", "output": "Red", "is_classification": false, "provenance": '
+        '{"models": {"outputs": "m"}, "prompts": {"outputs": "abc"}}}',
+        "rejected.jsonl": '{"stage": "instructions", "reason": "too_short", "candidate": "x", '
+        '"request": 4, "instruction_id": null, "details": {}}',
+        REQUESTS: '{"stage": "outputs", "model": "m", "usage": {"prompt_tokens": 5, '
+        '"completion_tokens": 2}, "finish_reason": "stop", "latency_s": 0.3, "error": null}',
+    }
+    for name, row in rows.items():
+        (tmp_path / name).write_text(row + "\n")
+    store = RunStore.open(tmp_path)
+    assert store.state.finished == {"i000000"} and store.state.next_request == 5
+    assert store.state.usage["outputs"].total_tokens == 7
+    store.add_call(call(1))
+    store.close()
+    assert len(read_rows(tmp_path / REQUESTS, TeacherCall).rows) == 2

@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 from selfinstruct.config import RunConfig, build_config, parse_assignment
-from selfinstruct.estimate import estimate_from_run, format_estimate
-from selfinstruct.pipeline import Pipeline, RunResult, run_pipeline
-from selfinstruct.status import describe_run
+from selfinstruct.pipeline import RunResult, run_pipeline
+from selfinstruct.run.budget import price_table, run_cost
+from selfinstruct.run.estimate import estimate_from_run, format_estimate
+from selfinstruct.run.status import describe_run
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -125,13 +126,13 @@ def estimate(from_run: Path | None, pilot: int, pilot_out: Path | None, **option
     selfinstruct estimate --model gpt-4o-mini -n 50000 --from-run runs/openai
     """  # fmt: skip
     config = build_run_config(**options)
-    prices = Pipeline.price_table(config)
+    prices = price_table(config)
     if from_run is None:
         pilot_dir = pilot_out or Path("runs") / datetime.now().strftime("pilot-%Y%m%d-%H%M%S")
         _setup_logging()
         pilot_config = config.model_copy(update={"num_instructions": pilot})
         result = run_pipeline(pilot_config, pilot_dir, quiet=True)
-        cost = Pipeline.run_cost(pilot_dir, prices)
+        cost = run_cost(pilot_dir, prices)
         spent = "unknown cost" if cost is None else f"${cost:,.4f}"
         click.echo(f"Pilot: {result.instructions_done} instructions in {pilot_dir} ({spent})")
         from_run = pilot_dir

@@ -4,7 +4,7 @@
 ``sharegpt``, ``prompt-completion``. ``--to`` (:data:`CONTAINERS`, one writer each): ``json``,
 ``jsonl``, ``parquet``, ``hf`` (``Dataset.save_to_disk``); by default the ``--out`` suffix
 decides. Rows are selected and split in :mod:`.rows`; the Hub card and push are in
-:mod:`.hub`; every run file is read through :mod:`.runfiles`.
+:mod:`.hub`; run files are read with :func:`selfinstruct.run.files.read_rows`.
 """
 
 from __future__ import annotations

@@ -17,15 +17,9 @@ from typing import Any
 import yaml
 
 from selfinstruct.export.options import ExportOptions, ExportResult
-from selfinstruct.export.runfiles import (
-    REQUESTS,
-    UsageLine,
-    load_prices,
-    read_jsonl_models,
-    read_manifest,
-    usage_lines,
-)
 from selfinstruct.records import Manifest, TeacherCall
+from selfinstruct.run.budget import UsageLine, load_prices, usage_lines
+from selfinstruct.run.files import REQUESTS, read_manifest, read_rows
 
 _SIZE_CATEGORIES = (
     (1_000, "n<1K"),
@@ -83,9 +77,7 @@ def dataset_card(
 ) -> str:
     """A Hugging Face dataset card (README.md): YAML metadata, then how the data was made."""
     manifest = read_manifest(run_dir)
-    calls: list[TeacherCall] = []
-    if (run_dir / REQUESTS).exists():
-        calls, _ = read_jsonl_models(run_dir / REQUESTS, TeacherCall.model_validate_json)
+    calls = read_rows(run_dir / REQUESTS, TeacherCall).rows
     usage = usage_lines(calls, load_prices())
     rows = result.rows
     total = sum(rows.values())

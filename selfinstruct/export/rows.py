@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfinstruct.errors import InputError
-from selfinstruct.export.runfiles import EXAMPLES, MANIFEST, read_jsonl_models, read_manifest
 from selfinstruct.records import Example, Manifest
+from selfinstruct.run.files import EXAMPLES, MANIFEST, read_manifest, read_rows
 from selfinstruct.seeds import load_seeds
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -45,7 +45,8 @@ def load_examples(run_dir: Path) -> tuple[list[Example], bool]:
     path = run_dir / EXAMPLES
     if not path.exists():
         raise InputError(f"no {EXAMPLES} here: not a run directory", path=run_dir)
-    return read_jsonl_models(path, Example.model_validate_json)
+    read = read_rows(path, Example)
+    return read.rows, read.torn
 
 
 def seed_rows(manifest: Manifest | None, run_dir: Path) -> list[Row]:

@@ -13,7 +13,7 @@ PNGs) and the PNGs next to it:
 
 :mod:`.numbers` reads the run and computes the numbers, :mod:`.charts` draws them,
 :mod:`.html` renders ``templates/report.html.j2``; :mod:`.stats` is ``selfinstruct stats``.
-Every run file is read through :mod:`.runfiles`.
+Run files are read with :func:`selfinstruct.run.files.read_rows` (a torn last line skipped).
 """
 
 from __future__ import annotations

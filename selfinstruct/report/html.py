@@ -19,8 +19,8 @@ import jinja2
 from markupsafe import Markup
 
 from selfinstruct.report.numbers import Report
-from selfinstruct.report.runfiles import format_usd, total_cost
 from selfinstruct.report.stats import percentile
+from selfinstruct.run.budget import format_usd, total_cost
 
 TEMPLATE = "report.html.j2"
 REPORT_DIR = "report"

@@ -13,19 +13,17 @@ from typing import Any
 from selfinstruct.errors import InputError
 from selfinstruct.filters.rouge import RougeIndex
 from selfinstruct.records import STAGES, Example, Instruction, Manifest, Rejection, TeacherCall
-from selfinstruct.report.runfiles import (
+from selfinstruct.report.stats import words
+from selfinstruct.report.verbs import VerbNounTable, verb_noun_table
+from selfinstruct.run.budget import UsageLine, load_prices, usage_lines
+from selfinstruct.run.files import (
     EXAMPLES,
     INSTRUCTIONS,
     REJECTED,
     REQUESTS,
-    UsageLine,
-    load_prices,
-    read_jsonl_models,
     read_manifest,
-    usage_lines,
+    read_rows,
 )
-from selfinstruct.report.stats import words
-from selfinstruct.report.verbs import VerbNounTable, verb_noun_table
 from selfinstruct.seeds import load_seeds
 
 
@@ -48,8 +46,9 @@ def load_run(run_dir: Path) -> RunData:
         raise InputError("no such run directory", path=run_dir)
     if not (run_dir / EXAMPLES).exists():
         raise InputError(f"no {EXAMPLES} here: not a run directory", path=run_dir)
-    examples, torn = read_jsonl_models(run_dir / EXAMPLES, Example.model_validate_json)
-    notes = [f"{EXAMPLES}: skipped an incomplete last line"] if torn else []
+    read = read_rows(run_dir / EXAMPLES, Example)
+    examples = read.rows
+    notes = [f"{EXAMPLES}: skipped an incomplete last line"] if read.torn else []
     rows: dict[str, list[Any]] = {}
     for name, model in (
         (INSTRUCTIONS, Instruction),
@@ -61,8 +60,9 @@ def load_run(run_dir: Path) -> RunData:
             rows[name] = []
             notes.append(f"{name}: missing")
             continue
-        rows[name], torn = read_jsonl_models(path, model.model_validate_json)
-        if torn:
+        read = read_rows(path, model)
+        rows[name] = read.rows
+        if read.torn:
             notes.append(f"{name}: skipped an incomplete last line")
     return RunData(
         run_dir,

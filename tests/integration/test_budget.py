@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from selfinstruct.cli import cli
-from selfinstruct.estimate import measured_total_tokens
+from selfinstruct.run.estimate import measured_total_tokens
 
 from .helpers import example_ids
 

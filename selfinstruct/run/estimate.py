@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfinstruct.errors import InputError
-from selfinstruct.pricing import PriceTable
 from selfinstruct.records import Usage
-from selfinstruct.store import load_state, read_manifest
+from selfinstruct.run.budget import PriceTable, usage_cost
+from selfinstruct.run.files import read_manifest
+from selfinstruct.run.store import load_state
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,7 @@ def estimate_from_run(run_dir: Path, instructions: int, prices: PriceTable) -> E
     if done == 0:
         raise InputError("this run has no finished instruction to measure yet", path=run_dir)
     scale = instructions / done
-    cost = 0.0
-    for model, usage in state.usage_by_model.items():
-        model_cost = prices.cost(model, usage.prompt_tokens, usage.completion_tokens)
-        if model_cost is None:
-            cost = None
-            break
-        cost += model_cost
+    cost = usage_cost(state.usage_by_model, prices)
     seconds = manifest.timings_s.get("total")
     return Estimate(
         instructions=instructions,

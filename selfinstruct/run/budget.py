@@ -1,9 +1,9 @@
-"""Token usage per stage and teacher model, and what it cost, from a user-editable price table.
+"""Prices, what a run cost, and its cost and token caps.
 
-The table maps a model name to USD per 1 million input (prompt) and output (completion)
-tokens. The shipped one is ``selfinstruct/prices.yaml``; ``load_prices(path)`` lays a user's
+The price table maps a model name to USD per 1 million input (prompt) and output (completion)
+tokens. The shipped one is ``selfinstruct/run/prices.yaml``; ``load_prices(path)`` lays a user's
 table (YAML or TOML, same layout) over it. A model found in neither has an unknown cost:
-``None``, never a guess.
+``None``, never a guess. :class:`Budget` checks a run's ``budget`` caps against its state.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfinstruct.config import read_config_file
-from selfinstruct.errors import InputError
-from selfinstruct.records import STAGES, TeacherCall
+from selfinstruct.config import RunConfig, read_config_file
+from selfinstruct.errors import InputError, validation_problem
+from selfinstruct.records import STAGES, TeacherCall, Usage
+from selfinstruct.run.store import RunState, load_state
 
 SHIPPED_PRICES = Path(__file__).with_name("prices.yaml")
 PER_TOKENS = 1_000_000
@@ -70,9 +71,7 @@ def read_price_file(path: Path) -> dict[str, Price]:
     try:
         return _PriceFile.model_validate(data).models
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or None
-        problem = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        where, problem = validation_problem(exc)
         raise InputError(
             f"{problem} (expected models: {{NAME: {{input: USD, output: USD}}}})",
             path=path,
@@ -87,6 +86,65 @@ def load_prices(path: Path | None = None, overrides: dict[str, Price] | None = N
         prices.update(read_price_file(path))
     prices.update(overrides or {})
     return PriceTable(prices)
+
+
+def price_table(config: RunConfig) -> PriceTable:
+    """A run's prices: shipped table < ``budget.prices_file`` < inline ``budget.prices``."""
+    inline = {model: Price(**price.model_dump()) for model, price in config.budget.prices.items()}
+    return load_prices(config.budget.prices_file, inline)
+
+
+def usage_cost(usage_by_model: dict[str, Usage], prices: PriceTable) -> float | None:
+    """USD for each model's tokens, summed; None if some model used has no price."""
+    total = 0.0
+    for model, usage in usage_by_model.items():
+        cost = prices.cost(model, usage.prompt_tokens, usage.completion_tokens)
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
+def run_cost(out: Path, prices: PriceTable) -> float | None:
+    """USD a run directory's requests cost, or None if a model used has no price."""
+    return usage_cost(load_state(out, repair=False).usage_by_model, prices)
+
+
+class Budget:
+    """A run's cost and token caps (``config.budget``) checked against its live state."""
+
+    def __init__(self, config: RunConfig, state: RunState, prices: PriceTable) -> None:
+        self.caps = config.budget
+        self.state = state
+        self.prices = prices
+
+    def cost(self) -> float | None:
+        """USD spent so far over all sessions, or None if some model used has no price."""
+        return usage_cost(self.state.usage_by_model, self.prices)
+
+    def check_prices(self, models: Iterable[str]) -> None:
+        """A cost cap needs a price for every teacher model (and for models used earlier)."""
+        if self.caps.max_cost_usd is None:
+            return
+        used = set(models) | set(self.state.usage_by_model)
+        unpriced = sorted(model for model in used if self.prices.lookup(model) is None)
+        if unpriced:
+            raise InputError(
+                f"--max-cost needs a price for model {unpriced[0]!r}: add it to budget.prices "
+                "in the config (input/output USD per 1M tokens) or to budget.prices_file",
+                field="budget.max_cost_usd",
+            )
+
+    def reached(self) -> str | None:
+        """Why no new request may start (a cap is reached), or None."""
+        tokens = self.state.total_tokens
+        if self.caps.max_tokens is not None and tokens >= self.caps.max_tokens:
+            return f"token budget reached: {tokens:,} of max {self.caps.max_tokens:,}"
+        if self.caps.max_cost_usd is not None:
+            cost = self.cost() or 0.0  # every model has a price: check_prices made sure
+            if cost >= self.caps.max_cost_usd:
+                return f"cost budget reached: ${cost:.4f} of max ${self.caps.max_cost_usd:.4f}"
+        return None
 
 
 @dataclass

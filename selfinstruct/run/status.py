@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfinstruct.errors import InputError
-from selfinstruct.store import load_state, read_manifest
+from selfinstruct.run.files import read_manifest
+from selfinstruct.run.store import load_state
 
 
 def describe_run(out: Path) -> str:

@@ -1,16 +1,8 @@
-"""The run directory: append-only JSONL files, an atomic manifest, and resume state from disk.
+"""The open run directory and the resume state rebuilt from its files.
 
-    runs/NAME/
-      instructions.jsonl  every instruction kept by stage 1 (Instruction)
-      examples.jsonl      the dataset: one Example a line
-      rejected.jsonl      everything dropped, with stage and reason (Rejection)
-      requests.jsonl      one TeacherCall a line: tokens, latency, outcome
-      manifest.json       config (no secrets), versions, fingerprint, counts, usage, timings
-
-Rows are only ever appended, each batch with one ``write`` and a flush, so a process killed at
-any instant leaves at most one torn last line; opening the run again cuts that line off (and
-says so). Everything needed to resume — kept instructions, which of them are finished, token
-totals, the stage-1 request counter — is rebuilt from these files, never kept only in memory.
+Everything needed to resume — kept instructions, which of them are finished, token totals, the
+stage-1 request counter — is rebuilt from the files (:mod:`selfinstruct.run.files`), never kept
+only in memory.
 
 An instruction is *finished* once its examples are written, or once a ``no_valid_instances``
 rejection records that none survived; unfinished ones are expanded again on resume.
@@ -18,38 +10,30 @@ rejection records that none survived; unfinished ones are expanded again on resu
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
-from selfinstruct.datafiles import atomic_path
 from selfinstruct.errors import InputError
-from selfinstruct.records import (
-    Example,
-    Instruction,
-    Manifest,
-    Rejection,
-    TeacherCall,
-    Usage,
+from selfinstruct.records import Example, Instruction, Manifest, Rejection, TeacherCall, Usage
+from selfinstruct.run.files import (
+    EXAMPLES,
+    INSTRUCTIONS,
+    MANIFEST,
+    REJECTED,
+    REQUESTS,
+    JsonlAppender,
+    Row,
+    cut_torn_tail,
+    read_rows,
+    torn_note,
+    write_json_atomic,
 )
-
-INSTRUCTIONS = "instructions.jsonl"
-EXAMPLES = "examples.jsonl"
-REJECTED = "rejected.jsonl"
-REQUESTS = "requests.jsonl"
-MANIFEST = "manifest.json"
 
 #: the reason that marks an instruction finished without any example
 NO_VALID_INSTANCES = "no_valid_instances"
-
-Row = TypeVar("Row", bound=BaseModel)
-
 
 @dataclass
 class RunState:
@@ -130,115 +114,30 @@ def make_output_dir(out: Path) -> None:
         raise InputError(f"cannot write here: {exc.strerror}", path=out, field="--out") from None
 
 
-def repair_torn_tail(path: Path) -> int:
-    """Cut a last line that has no newline (a write interrupted by a kill). Returns bytes cut."""
-    if not path.exists():
-        return 0
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    with path.open("rb+") as handle:
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) == b"\n":
-            return 0
-        # Walk back to the last newline in blocks.
-        position = size
-        keep = 0
-        while position > 0:
-            step = min(65536, position)
-            position -= step
-            handle.seek(position)
-            block = handle.read(step)
-            index = block.rfind(b"\n")
-            if index != -1:
-                keep = position + index + 1
-                break
-        handle.truncate(keep)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return size - keep
-
-
-def read_rows(path: Path, model: type[Row]) -> list[Row]:
-    """Every row of a JSONL file, validated. A bad row (not a torn tail) is an error."""
-    if not path.exists():
-        return []
-    rows: list[Row] = []
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(model.model_validate_json(line))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or None
-                raise InputError(
-                    f"corrupt {model.__name__} row: {first['msg']}; fix or remove this line",
-                    path=path,
-                    line=number,
-                    field=where,
-                ) from None
-    return rows
-
-
-class JsonlAppender:
-    """Appends validated rows: one ``write`` per batch, flushed; ``sync`` makes them durable."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: IO[str] = path.open("a", encoding="utf-8")
-
-    def append(self, rows: Sequence[BaseModel]) -> None:
-        if not rows:
-            return
-        self._handle.write("".join(row.model_dump_json() + "\n" for row in rows))
-        self._handle.flush()
-
-    def sync(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        if not self._handle.closed:
-            self.sync()
-            self._handle.close()
-
-
-def write_json_atomic(path: Path, data: str) -> None:
-    """Write to a temp file beside ``path``, fsync, then rename over ``path``."""
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_manifest(out: Path) -> Manifest | None:
-    path = out / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
-    except (ValidationError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable manifest: {str(exc).splitlines()[0]}", path=path) from None
-
-
 def load_state(out: Path, repair: bool = True) -> RunState:
-    """Rebuild a run's state from its files (repairing torn tails first when ``repair``)."""
+    """Rebuild a run's state from its files.
+
+    With ``repair`` (a run being resumed) a torn last line is cut off, else (a reader) it is
+    only left out; either way ``state.repaired`` says so, one note per file.
+    """
     state = RunState()
-    for name in (INSTRUCTIONS, EXAMPLES, REJECTED, REQUESTS):
-        path = out / name
-        if repair:
-            cut = repair_torn_tail(path)
-            if cut:
-                state.repaired.append(f"{path}: cut an incomplete last line ({cut} bytes)")
-    for row in read_rows(out / INSTRUCTIONS, Instruction):
+    instructions = _read(out / INSTRUCTIONS, Instruction, repair, state)
+    for row in instructions:
         state.record_instruction(row)
-    state.record_examples(read_rows(out / EXAMPLES, Example))
-    state.record_rejections(read_rows(out / REJECTED, Rejection))
-    for call in read_rows(out / REQUESTS, TeacherCall):
+    state.record_examples(_read(out / EXAMPLES, Example, repair, state))
+    state.record_rejections(_read(out / REJECTED, Rejection, repair, state))
+    for call in _read(out / REQUESTS, TeacherCall, repair, state):
         state.record_call(call)
     return state
+
+
+def _read(path: Path, model: type[Row], repair: bool, state: RunState) -> list[Row]:
+    read = read_rows(path, model)
+    if read.torn:
+        if repair:
+            cut_torn_tail(path, read)
+        state.repaired.append(torn_note(path, read, cut=repair))
+    return read.rows
 
 
 class RunStore:

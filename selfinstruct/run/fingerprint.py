@@ -1,0 +1,45 @@
+"""What must not change between a run and its resume, and the check made before resuming."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from selfinstruct.config import RunConfig
+from selfinstruct.errors import InputError
+from selfinstruct.run.files import read_manifest
+
+
+def fingerprint(
+    config: RunConfig, seeds_path: Path, prompt_sha256: Mapping[str, str]
+) -> dict[str, str]:
+    """Hashes of the seed file, the filter settings and each prompt template (by name)."""
+    filters = config.filters.model_dump_json()
+    result = {
+        "seeds_sha256": hashlib.sha256(seeds_path.read_bytes()).hexdigest(),
+        "filters_sha256": hashlib.sha256(filters.encode()).hexdigest(),
+        "rouge_threshold": repr(config.filters.rouge_threshold),
+    }
+    for name, sha256 in prompt_sha256.items():
+        result[f"prompt:{name}"] = sha256
+    return result
+
+
+def check_resume(out: Path, expected: Mapping[str, str], force: bool) -> None:
+    """Refuse to continue a run made with other seeds, prompts or filters (unless forced)."""
+    manifest = read_manifest(out)
+    if manifest is None or force:
+        return
+    changed = sorted(
+        key
+        for key in set(expected) | set(manifest.fingerprint)
+        if expected.get(key) != manifest.fingerprint.get(key)
+    )
+    if changed:
+        raise InputError(
+            "this run was made with other settings (changed: "
+            + ", ".join(changed)
+            + "); resuming would mix inconsistent data. Use another --out, or --force",
+            path=out,
+        )
