@@ -16,11 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from selfinstruct.assets import default_seed_file
 from selfinstruct.errors import InputError
 from selfinstruct.records import Stage
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SEEDS = REPO_ROOT / "seeds" / "seed_tasks.jsonl"
+#: the shipped seed tasks (package data, read the same way in editable and wheel installs)
+DEFAULT_SEEDS = default_seed_file()
 
 TeacherKind = Literal["openai", "openai-batch", "local", "vllm"]
 ApiKind = Literal["chat", "completions"]
