@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from click.testing import CliRunner
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from selfinstruct.assets import default_seed_file, prompts_dir
 from selfinstruct.cli import cli
-from selfinstruct.cli.init import CONFIG_NAME, starter_config
+from selfinstruct.cli.init import CONFIG_NAME, describe_model, starter_config
 from selfinstruct.config import RunConfig, build_config
 
 SETTING_LINE = re.compile(r"^(\s*)# ([a-z_]+:(?: .*)?)$")
@@ -148,3 +149,23 @@ def test_init_output_runs_and_an_edited_prompt_copy_changes_the_fingerprint(
     after = generate(tmp_path / "run2")
     assert [key for key in prompt_keys if before[key] == after[key]] == []
     assert before["seeds_sha256"] == after["seeds_sha256"]
+
+
+def test_a_union_of_teacher_kinds_shows_the_default_kind_and_names_the_others():
+    class Local(BaseModel):
+        kind: Literal["local"] = "local"
+        n_ctx: int = Field(default=2048, description="Context length.")
+
+    class Remote(BaseModel):
+        kind: Literal["openai"] = "openai"
+        base_url: str = Field(default="", description="Server URL.")
+
+    class Run(BaseModel):
+        teacher: Local | Remote = Field(
+            default_factory=Local, discriminator="kind", description="Who answers."
+        )
+
+    text = "\n".join(describe_model(Run, {}))
+    assert "# Who answers.\n# Shown: the default kind's fields. Other kinds: openai." in text
+    assert "# teacher:\n  # kind: local\n  # Context length.\n  # n_ctx: 2048" in text
+    assert "base_url" not in text
