@@ -43,8 +43,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# ruff, then the layering contracts in pyproject.toml ([tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check selfinstruct tests bench
+	$(VENV)/bin/lint-imports
 
 generate: install
 	$(VENV)/bin/selfinstruct generate $(GEN_ARGS)
@@ -67,4 +69,4 @@ bench: install
 	$(PY) bench/throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .import_linter_cache

@@ -16,10 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from selfinstruct.assets import default_seed_file
+from selfinstruct.config_paths import resolve_file_paths
 from selfinstruct.errors import InputError, validation_problem
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SEEDS = REPO_ROOT / "seeds" / "seed_tasks.jsonl"
+#: the shipped seed tasks (package data, read the same way in editable and wheel installs)
+DEFAULT_SEEDS = default_seed_file()
 
 TeacherKind = Literal["openai", "openai-batch", "local", "vllm"]
 ApiKind = Literal["chat", "completions"]
@@ -93,25 +95,44 @@ class TeacherConfig(Section):
 class SamplingConfig(Section):
     """Sampling for one stage; ``None`` means the prompt file's front matter decides."""
 
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    stop: list[str] | None = None
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Sampling temperature, 0 to 2."
+    )
+    top_p: float | None = Field(
+        default=None, gt=0, le=1, description="Nucleus sampling: keep this probability mass."
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="Most tokens one completion may have."
+    )
+    stop: list[str] | None = Field(
+        default=None, description="Strings that end a completion."
+    )
 
 
 class StageConfig(Section):
     """Per-stage prompt file, sampling and (optionally) a teacher different from the default."""
 
-    prompt: Path | None = None
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    teacher: TeacherConfig | None = None
+    prompt: Path | None = Field(
+        default=None, description="Prompt template file (default: the shipped one for the API)."
+    )
+    sampling: SamplingConfig = Field(
+        default_factory=SamplingConfig,
+        description="Sampling for this stage; unset fields come from the template's front matter.",
+    )
+    teacher: TeacherConfig | None = Field(
+        default=None,
+        description="Teacher fields for this stage only, laid over the default teacher.",
+    )
 
 
 class InputsStageConfig(StageConfig):
     """Stage 2 has two templates: ``prompt`` (input-first) and ``output_first_prompt``
     (classification tasks: a label, then an input)."""
 
-    output_first_prompt: Path | None = None
+    output_first_prompt: Path | None = Field(
+        default=None,
+        description="Template for classification tasks: a label, then an input.",
+    )
 
 
 class StagesConfig(Section):
@@ -138,21 +159,33 @@ class StagesConfig(Section):
 class FilterConfig(Section):
     """Stage-1 heuristics and the ROUGE-L novelty rule (reject iff max F > threshold)."""
 
-    rouge_threshold: float = Field(default=0.7, ge=0, le=1)
-    min_words: int = Field(default=4, ge=1)
-    max_words: int = Field(default=150, ge=1)
-    blacklist: list[str] = Field(default_factory=lambda: list(DEFAULT_BLACKLIST))
-    banned_prefixes: list[str] = Field(default_factory=lambda: ["Write a program"])
+    rouge_threshold: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Drop an instruction whose ROUGE-L F against a kept one is above this.",
+    )
+    min_words: int = Field(default=4, ge=1, description="Drop instructions with fewer words.")
+    max_words: int = Field(default=150, ge=1, description="Drop instructions with more words.")
+    blacklist: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BLACKLIST),
+        description="Drop instructions with one of these words (tasks a text model cannot do).",
+    )
+    banned_prefixes: list[str] = Field(
+        default_factory=lambda: ["Write a program"],
+        description="Drop instructions starting with one of these (case-insensitive).",
+    )
     placeholder_outputs: list[str] = Field(
-        default_factory=lambda: ["n/a", "na", "none", "null", "nan", "-", "...", "<nooutput>"]
+        default_factory=lambda: ["n/a", "na", "none", "null", "nan", "-", "...", "<nooutput>"],
+        description="Drop instances whose whole output is one of these (case-insensitive).",
     )
 
 
 class PriceConfig(Section):
     """USD per 1M tokens for one model."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
+    input: float = Field(ge=0, description="USD per 1M prompt tokens.")
+    output: float = Field(ge=0, description="USD per 1M completion tokens.")
 
 
 class BudgetConfig(Section):
@@ -164,30 +197,73 @@ class BudgetConfig(Section):
     and stops cleanly; rerun with a higher cap to continue.
     """
 
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    prices_file: Path | None = None
-    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="Stop cleanly once the run has cost this many USD."
+    )
+    max_tokens: int | None = Field(
+        default=None, gt=0, description="Stop cleanly once the run has used this many tokens."
+    )
+    prices_file: Path | None = Field(
+        default=None, description="A price table (YAML/TOML) laid over the shipped one."
+    )
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict,
+        description="Inline prices, model -> {input, output} USD per 1M tokens; these win.",
+    )
 
 
 class RunConfig(Section):
     """A whole run. ``selfinstruct generate`` builds one of these and hands it to the pipeline."""
 
-    seeds: Path = DEFAULT_SEEDS
-    out: Path | None = None
-    num_instructions: int = Field(default=100, ge=1)
-    seed: int = 42
-    num_seed_demos: int = Field(default=6, ge=0)
-    num_machine_demos: int = Field(default=2, ge=0)
-    instructions_per_request: int = Field(default=20, ge=1)
-    max_instances_per_instruction: int = Field(default=3, ge=1)
-    classify_demos: int = Field(default=12, ge=0)
-    instance_demos: int = Field(default=4, ge=0)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    stages: StagesConfig = Field(default_factory=StagesConfig)
-    filters: FilterConfig = Field(default_factory=FilterConfig)
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    max_consecutive_failures: int = Field(default=20, ge=1)
+    seeds: Path = Field(
+        default=DEFAULT_SEEDS,
+        description="Seed tasks: Self-Instruct JSONL, Alpaca JSON list, or instruction/input/"
+        "output JSONL or Parquet (default: the shipped seeds).",
+    )
+    out: Path | None = Field(
+        default=None,
+        description="Run directory; an existing one is resumed (default: runs/<date-time>).",
+    )
+    num_instructions: int = Field(
+        default=100, ge=1, description="Target: instructions with at least one kept example."
+    )
+    seed: int = Field(default=42, description="Random seed for demonstration sampling.")
+    num_seed_demos: int = Field(
+        default=6, ge=0, description="Seed instructions shown in each stage-1 request."
+    )
+    num_machine_demos: int = Field(
+        default=2, ge=0, description="Earlier generated instructions shown in each stage-1 request."
+    )
+    instructions_per_request: int = Field(
+        default=20, ge=1, description="New instructions each stage-1 request asks for."
+    )
+    max_instances_per_instruction: int = Field(
+        default=3, ge=1, description="Most input/output instances kept per instruction."
+    )
+    classify_demos: int = Field(
+        default=12, ge=0, description="Seed tasks shown in the classification prompt."
+    )
+    instance_demos: int = Field(
+        default=4, ge=0, description="Seed instances shown in stage-2 and stage-3 prompts."
+    )
+    teacher: TeacherConfig = Field(
+        default_factory=TeacherConfig,
+        description="The default teacher: which model answers, and how it is reached.",
+    )
+    stages: StagesConfig = Field(
+        default_factory=StagesConfig,
+        description="Per stage: prompt template, sampling and an optional teacher override.",
+    )
+    filters: FilterConfig = Field(
+        default_factory=FilterConfig,
+        description="Which generated instructions and instances are dropped.",
+    )
+    budget: BudgetConfig = Field(
+        default_factory=BudgetConfig, description="Cost and token caps, and the price table."
+    )
+    max_consecutive_failures: int = Field(
+        default=20, ge=1, description="Stop after this many failed teacher requests in a row."
+    )
 
     def teacher_for(self, stage: str) -> TeacherConfig:
         """The default teacher with the stage's own teacher fields (those set) laid over it."""
@@ -276,8 +352,13 @@ def build_config(
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> RunConfig:
-    """Defaults < file < environment < overrides, validated. Errors name the file and field."""
-    data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    """Defaults < file < environment < overrides, validated. Errors name the file and field.
+
+    Relative paths in the file are relative to the file's folder; in ``overrides``, to the
+    current directory."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = resolve_file_paths(read_config_file(path), RunConfig, path.parent)
     env = os.environ if environ is None else environ
     teacher = data.setdefault("teacher", {})
     if not isinstance(teacher, dict):

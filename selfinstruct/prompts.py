@@ -31,12 +31,14 @@ import jinja2
 import jinja2.meta
 import yaml
 
-from selfinstruct.config import REPO_ROOT, SamplingConfig
+from selfinstruct.assets import prompts_dir
+from selfinstruct.config import SamplingConfig
 from selfinstruct.errors import InputError
 from selfinstruct.records import Stage
 from selfinstruct.teachers.base import Api, Message, Request
 
-PROMPTS_DIR = REPO_ROOT / "prompts"
+#: the shipped prompt templates (package data: ``prompts/`` at the top of the repository)
+PROMPTS_DIR = prompts_dir()
 
 _ROLE_LINE = re.compile(r"^<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
@@ -168,6 +170,6 @@ def _front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
 
 
 def default_prompt_path(name: str, api: Api) -> Path:
-    """``prompts/NAME.API.txt`` if it exists, else ``prompts/NAME.txt``."""
+    """The shipped ``prompts/NAME.API.txt`` if it exists, else ``prompts/NAME.txt``."""
     specific = PROMPTS_DIR / f"{name}.{api}.txt"
     return specific if specific.exists() else PROMPTS_DIR / f"{name}.txt"

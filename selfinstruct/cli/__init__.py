@@ -6,6 +6,7 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 * ``run.py``: generate, estimate, status (a run directory's life)
 * ``data.py``: export, stats, report (what a run produced)
 * ``dedup.py``: dedup (ROUGE-L novelty over any file)
+* ``init.py``: init (a starter config and editable copies of the seeds and prompts)
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def main() -> None:
 def _register() -> None:
     from selfinstruct.cli.data import export, report, stats
     from selfinstruct.cli.dedup import dedup_command
+    from selfinstruct.cli.init import init
     from selfinstruct.cli.run import estimate, generate, status
 
-    for command in (generate, estimate, status, export, report, stats):
+    for command in (init, generate, estimate, status, export, report, stats):
         cli.add_command(command)
     cli.add_command(dedup_command, name="dedup")
 
