@@ -32,10 +32,9 @@ from pathlib import Path
 from selfinstruct import __version__
 from selfinstruct.config import RunConfig, TeacherConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
-from selfinstruct.filters.base import Drop, Remembers, TextFilter
-from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
+from selfinstruct.filters.base import Drop
 from selfinstruct.filters.instances import filter_instances
-from selfinstruct.filters.rouge import RougeIndex
+from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.pricing import Price, PriceTable, load_prices
 from selfinstruct.progress import Progress
 from selfinstruct.prompts import PromptTemplate, default_prompt_path, load_template
@@ -224,17 +223,13 @@ class Pipeline:
         }
 
     def _build_filters(self) -> None:
-        self.filters: list[TextFilter] = build_instruction_filters(self.config.filters)
-        self.remembering = [rule for rule in self.filters if isinstance(rule, Remembers)]
-        self.index = RougeIndex(self.config.filters.rouge_threshold)
+        self.judge = InstructionJudge(self.config.filters)
         self.seed_texts = [task.instruction for task in self.seeds]
         for text in self.seed_texts + [row.instruction for row in self.store.state.instructions]:
             self._remember(text)
 
     def _remember(self, text: str) -> None:
-        self.index.add(text)
-        for rule in self.remembering:
-            rule.add(text)
+        self.judge.keep(text)
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
@@ -487,13 +482,9 @@ class Pipeline:
         self._show_progress()
 
     def _judge_instruction(self, text: str) -> tuple[Drop | None, float, str | None]:
-        """Heuristics first (cheap), then ROUGE-L novelty against seeds and kept instructions."""
-        drop = first_drop(self.filters, text)
-        score, position = self.index.most_similar(text)
-        nearest = self.index.text(position) if position >= 0 else None
-        if drop is None and score > self.config.filters.rouge_threshold:
-            drop = Drop("rouge_similar", {"score": score, "most_similar": nearest})
-        return drop, score, nearest
+        """:meth:`InstructionJudge.decide` (heuristics, then ROUGE-L novelty) as a tuple."""
+        decision = self.judge.decide(text)
+        return decision.drop, decision.score, decision.nearest
 
     # --------------------------------------------------------- stages 2, 3
     async def _expand(self, row: Instruction) -> None:
