@@ -12,8 +12,15 @@ public names and holds the rule itself, :class:`RougeNovelty`.
 from __future__ import annotations
 
 from selfinstruct.filters.base import Drop
-from selfinstruct.filters.rouge_index import DEFAULT_REPORT_FLOOR, Nearest, RougeIndex
-from selfinstruct.filters.rouge_score import DEFAULT_THRESHOLD, fmeasure, rouge_l_f, tokenize
+from selfinstruct.filters.rouge_index import RougeIndex
+from selfinstruct.filters.rouge_score import (
+    DEFAULT_REPORT_FLOOR,
+    DEFAULT_THRESHOLD,
+    Nearest,
+    fmeasure,
+    rouge_l_f,
+    tokenize,
+)
 
 __all__ = [
     "DEFAULT_REPORT_FLOOR",

@@ -6,6 +6,11 @@ The float F is within a few ulps (~1e-15) of the exact 2L/(m+n), so F > t implie
 drop a pair that passes. A candidate of m tokens and a kept text of n tokens need
 L >= need(m+n), the least integer with 2L > t'(m+n). How the index uses these numbers is
 told in :mod:`selfinstruct.filters.rouge_index`.
+
+One index answers at two thresholds, the decision's t and a lower reporting floor f: kept
+texts are posted with f's bounds (longer prefixes, looser partner lengths), a superset of
+what t needs, and a lookup at t probes its own (shorter) prefix and applies t's bounds, so
+it stays exact.
 """
 
 from __future__ import annotations

@@ -37,17 +37,14 @@ sorts before all others, in id order, which keeps the order total and fixed. A c
 elements that no kept text has are placed first: they match nothing, and the position
 argument in 2 only counts elements before c, so any placement of them is sound.
 
-One index answers at two thresholds, the decision's t and a lower reporting floor f: kept
-texts are posted for f (longer prefixes, looser h), a superset of what t needs, and a
-lookup at t probes its own (shorter) prefix and applies t's bounds, so it stays exact.
+One index answers at the decision's threshold and at a lower floor: see
+:mod:`selfinstruct.filters.rouge_bounds`.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import Counter
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import process
@@ -59,19 +56,24 @@ from selfinstruct.filters.rouge_postings import (
     Hits,
     Posting,
     Query,
+    SearchCounts,
     Seq,
     Sketches,
     Vocabulary,
     buckets,
     to_elements,
 )
-from selfinstruct.filters.rouge_score import DEFAULT_THRESHOLD, fmeasure, fmeasures, tokenize
+from selfinstruct.filters.rouge_score import (
+    DEFAULT_THRESHOLD,
+    Nearest,
+    check_cutoff,
+    fmeasure,
+    fmeasures,
+    tokenize,
+)
 
-__all__ = ["DEFAULT_REPORT_FLOOR", "Nearest", "RougeIndex", "SearchCounts"]
+__all__ = ["RougeIndex"]
 
-# Nearest neighbours are exact above this F. Lower floors cost more: on 29K real
-# instructions (README, dedup section) 0.5 verifies ~25 texts a novel candidate, 0.3 ~650.
-DEFAULT_REPORT_FLOOR = 0.5
 # Rank of an element first seen after the last rebuild: below every ranked one, in id order.
 _NEW = 1 << 62
 _FIRST_REBUILD = 128
@@ -83,26 +85,6 @@ _BATCH = 32  # more candidates than this are verified in one rapidfuzz call
 _CHUNK = 16  # nearest-neighbour candidates are verified this many at a time
 _NONE = np.zeros(0, dtype=np.int64)
 
-
-class Nearest(NamedTuple):
-    """A text's nearest kept text: max F, the first index reaching it (-1 for none), and
-    whether that is exact. Not exact: the true max is <= the floor, and ``score`` is the best
-    F among the texts looked at (a lower bound; 0.0 and -1 when none was)."""
-
-    score: float
-    index: int
-    exact: bool
-
-
-@dataclass
-class SearchCounts:
-    """Work done by lookups, for tests and benchmarks: candidates that passed every bound,
-    exact LCS computations, and texts compared by full scans (``most_similar`` only)."""
-
-    lookups: int = 0
-    candidates: int = 0
-    lcs: int = 0
-    scanned: int = 0
 
 
 class RougeIndex:
@@ -119,8 +101,8 @@ class RougeIndex:
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, floor: float | None = None) -> None:
-        self.threshold = _check_score(threshold, "threshold")
-        floor = self.threshold if floor is None else _check_score(floor, "floor")
+        self.threshold = check_cutoff(threshold, "threshold")
+        floor = self.threshold if floor is None else check_cutoff(floor, "floor")
         self.floor = min(floor, self.threshold)
         self._bounds = Bounds(self.threshold)  # decisions
         self._floor_bounds = Bounds(self.floor) if self.floor < self.threshold else self._bounds
@@ -415,12 +397,3 @@ class RougeIndex:
         scores = fmeasures(lcs, np.frombuffer(self._lengths, dtype=np.int64), query.length)
         best = int(np.argmax(scores))  # the first of equal maxima
         return (float(scores[best]), best) if scores[best] > 0 else (0.0, -1)
-
-
-def _check_score(value: float, name: str) -> float:
-    """A ROUGE-L F cut-off in [0, 1] (TypeError / ValueError otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return float(value)

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from selfinstruct.filters.rouge_score import tokenize
 
-__all__ = ["Hits", "Posting", "Query", "Seq", "Sketches", "Vocabulary", "buckets", "to_elements"]
+__all__ = [
+    "Hits",
+    "Posting",
+    "Query",
+    "SearchCounts",
+    "Seq",
+    "Sketches",
+    "Vocabulary",
+    "buckets",
+    "to_elements",
+]
 
 # Element id of the k-th occurrence (k from 0) of token id `tid`: tid + k * _STRIDE.
 _STRIDE = 1 << 32
@@ -261,3 +272,12 @@ class Hits:
         return entries, masks, longest
 
 
+@dataclass
+class SearchCounts:
+    """Work done by lookups, for tests and benchmarks: candidates that passed every bound,
+    exact LCS computations, and texts compared by full scans (``most_similar`` only)."""
+
+    lookups: int = 0
+    candidates: int = 0
+    lcs: int = 0
+    scanned: int = 0
