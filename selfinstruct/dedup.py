@@ -4,7 +4,7 @@ earlier kept row, by the Self-Instruct rule (ROUGE-L F of one text field > thres
 Rows are read in file order (JSON lines, a JSON list or Parquet) and a row is kept iff
 its field's maximum ROUGE-L F against the rows kept before it is <= the threshold: the
 same greedy pass as Self-Instruct and Alpaca, with rouge-score's exact decisions, made fast
-by :class:`~selfinstruct.filters.rouge.RougeIndex`. Kept rows are written whole (every
+by :class:`~selfinstruct.filters.rouge_index.RougeIndex`. Kept rows are written whole (every
 field); rejected rows can be written too, each with ``_nearest`` (the kept text it is
 closest to) and ``_rouge_l`` (that F).
 """

@@ -32,10 +32,8 @@ from pathlib import Path
 
 from selfinstruct.config import RunConfig, TeacherConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
-from selfinstruct.filters.base import Drop, Remembers, TextFilter
-from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
 from selfinstruct.filters.instances import filter_instances
-from selfinstruct.filters.rouge import RougeIndex
+from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.progress import Progress
 from selfinstruct.records import (
     Example,
@@ -133,19 +131,6 @@ class Pipeline:
                 built[key] = make_teacher(teacher_config)
             self.teachers[stage] = built[key]
 
-    def _build_filters(self) -> None:
-        self.filters: list[TextFilter] = build_instruction_filters(self.config.filters)
-        self.remembering = [rule for rule in self.filters if isinstance(rule, Remembers)]
-        self.index = RougeIndex(self.config.filters.rouge_threshold)
-        self.seed_texts = [task.instruction for task in self.seeds]
-        for text in self.seed_texts + [row.instruction for row in self.store.state.instructions]:
-            self._remember(text)
-
-    def _remember(self, text: str) -> None:
-        self.index.add(text)
-        for rule in self.remembering:
-            rule.add(text)
-
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
         started = time.monotonic()
@@ -155,7 +140,11 @@ class Pipeline:
             self.store = RunStore.open(self.out)
             self.budget = Budget(self.config, self.store.state, self.prices)
             notes = list(self.store.state.repaired)
-            self._build_filters()
+            self.judge = InstructionJudge(self.config.filters)  # novelty vs seeds + kept
+            for text in [task.instruction for task in self.seeds] + [
+                row.instruction for row in self.store.state.instructions
+            ]:
+                self.judge.keep(text)
             self._build_teachers()
             for teacher in {id(t): t for t in self.teachers.values()}.values():
                 await teacher.start()
@@ -329,8 +318,8 @@ class Pipeline:
         rejections = round_.rejections
         kept = 0
         for text in round_.candidates:
-            drop, score, nearest = self._judge_instruction(text)
-            if drop is not None:
+            decision = self.judge.decide(text)
+            if (drop := decision.drop) is not None:
                 rejections.append(
                     Rejection(
                         stage=stage.name,
@@ -346,11 +335,11 @@ class Pipeline:
                 instruction=text,
                 request=number,
                 model=completion.model or self.teachers[stage.name].model,
-                max_rouge=score,
-                most_similar=nearest,
+                max_rouge=decision.score,
+                most_similar=decision.nearest,
                 call=call_id,
             )
-            self._remember(text)
+            self.judge.keep(text)
             self.store.add_instruction(row)
             jobs.add(asyncio.create_task(self._expand(row)))
             kept += 1
@@ -363,15 +352,6 @@ class Pipeline:
             )
             self._stop.set()
         self._show_progress()
-
-    def _judge_instruction(self, text: str) -> tuple[Drop | None, float, str | None]:
-        """Heuristics first (cheap), then ROUGE-L novelty against seeds and kept instructions."""
-        drop = first_drop(self.filters, text)
-        score, position = self.index.most_similar(text)
-        nearest = self.index.text(position) if position >= 0 else None
-        if drop is None and score > self.config.filters.rouge_threshold:
-            drop = Drop("rouge_similar", {"score": score, "most_similar": nearest})
-        return drop, score, nearest
 
     # ---------------------------------------------------------- the sequence
     async def _expand(self, row: Instruction) -> None:

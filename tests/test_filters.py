@@ -21,6 +21,8 @@ from selfinstruct.filters.heuristics import (
     normalize,
 )
 from selfinstruct.filters.instances import filter_instances, instance_drop
+from selfinstruct.filters.instruction_judge import Decision, InstructionJudge
+from selfinstruct.filters.rouge import fmeasure
 from selfinstruct.records import Instance
 
 CONFIG = FilterConfig()
@@ -448,3 +450,47 @@ def test_filter_instances_partitions_the_input(instances: list[Instance]) -> Non
             outputs.setdefault(source, set()).add(target)
     assert all(len(values) == 1 for values in outputs.values())
     assert all(instance_drop(item, CONFIG) is None for item in kept)
+
+
+# -- stage 1's verdict in one call ------------------------------------------------------------
+
+
+def test_instruction_judge_heuristics_come_first_and_are_not_scored() -> None:
+    judge = InstructionJudge(CONFIG)
+    judge.keep("Write a poem about the sea.")
+    assert judge.decide("Write a poem.") == Decision(
+        Drop("too_short", {"words": 3, "min_words": 4}), 0.0, None, False
+    )
+    # an exact duplicate is caught by the heuristic before the ROUGE-L rule
+    assert judge.decide("write a  POEM about the sea.").drop == Drop(
+        "exact_duplicate", {"duplicate_of": "Write a poem about the sea."}
+    )
+
+
+def test_instruction_judge_rouge_verdicts_and_nearest() -> None:
+    judge = InstructionJudge(CONFIG, floor=0.3)
+    for seed in ["Write a poem about the sea.", "Give three tips for staying healthy."]:
+        judge.keep(seed)
+    similar = judge.decide("Write a short poem about the sea.")  # LCS 6 of 6 and 7 tokens
+    score = fmeasure(6, 6, 7)
+    assert similar == Decision(
+        Drop("rouge_similar", {"score": score, "most_similar": "Write a poem about the sea."}),
+        score,
+        "Write a poem about the sea.",
+        True,
+    )
+    novel = judge.decide("Give three reasons for learning a new language.")  # LCS 3: F 3/7
+    healthy = "Give three tips for staying healthy."
+    assert novel == Decision(None, fmeasure(3, 6, 8), healthy, True)
+    far = judge.decide("Summarize this article in two sentences.")
+    assert far.drop is None and not far.exact and far.score <= 0.3
+    assert len(judge) == 2  # decide never remembers
+
+
+def test_instruction_judge_keep_remembers_in_every_stateful_rule() -> None:
+    judge = InstructionJudge(FilterConfig(rouge_threshold=1.0))  # ROUGE-L never drops
+    text = "Describe the water cycle in simple words."
+    assert judge.decide(text).drop is None
+    judge.keep(text)
+    assert judge.decide(text.upper()).drop == Drop("exact_duplicate", {"duplicate_of": text})
+    assert judge.decide(text + " Now.").score == fmeasure(7, 7, 8)

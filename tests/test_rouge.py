@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
-from selfinstruct.filters import rouge
+from selfinstruct.filters import rouge_bounds, rouge_index, rouge_postings, rouge_score
 from selfinstruct.filters.base import Drop
 from selfinstruct.filters.rouge import (
+    Nearest,
     RougeIndex,
     RougeNovelty,
     fmeasure,
@@ -235,7 +236,7 @@ def _fast_kept(texts: list[str], threshold: float) -> list[tuple[bool, float, in
 
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85])
 def test_many_texts_across_rebuilds(threshold: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rouge, "_FIRST_REBUILD", 8)  # rebuilds at 8, 32, 128 kept texts...
+    monkeypatch.setattr(rouge_index, "_FIRST_REBUILD", 8)  # rebuilds at 8, 32, 128 kept texts...
     texts = _random_corpus(random.Random(threshold), 700)
     assert _fast_kept(texts, threshold) == _brute_force_kept(texts, threshold)
 
@@ -243,10 +244,10 @@ def test_many_texts_across_rebuilds(threshold: float, monkeypatch: pytest.Monkey
 def test_saturated_lengths_and_tuple_sequences(monkeypatch: pytest.MonkeyPatch) -> None:
     """Texts longer than the packed length field, over the code-point vocabulary limit, and
     every posting sorted and bisected."""
-    monkeypatch.setattr(rouge, "_CAP", 7)
-    monkeypatch.setattr(rouge, "_MAX_CODE_POINT", 30)
-    monkeypatch.setattr(rouge, "_SORT_MIN", 1)
-    monkeypatch.setattr(rouge, "_STARTS_MAX", 5)
+    monkeypatch.setattr(rouge_index, "_CAP", 7)
+    monkeypatch.setattr(rouge_postings, "_MAX_CODE_POINT", 30)
+    monkeypatch.setattr(rouge_postings, "SORT_MIN", 1)
+    monkeypatch.setattr(rouge_postings, "_STARTS_MAX", 5)
     texts = _random_corpus(random.Random(1), 400)
     assert _fast_kept(texts, 0.7) == _brute_force_kept(texts, 0.7)
     index = RougeIndex()
@@ -258,7 +259,7 @@ def test_saturated_lengths_and_tuple_sequences(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.1, 0.5, 0.7, 0.77, 0.99, 1.0])
 def test_integer_bounds_match_their_definitions(threshold: float) -> None:
-    bounds = rouge._Bounds(threshold)
+    bounds = rouge_bounds.Bounds(threshold)
     margin = Fraction(threshold) - Fraction(1, 10**9)  # t'
     for s in range(1, 120):  # need(s): least L >= 1 with 2L > t' * s
         assert bounds.need(s) == next(L for L in range(1, s + 2) if margin * s < 2 * L)
@@ -279,7 +280,7 @@ def test_integer_bounds_match_their_definitions(threshold: float) -> None:
 
 def test_batched_verification(monkeypatch: pytest.MonkeyPatch) -> None:
     """Candidates verified in one rapidfuzz call and numpy, as for large candidate sets."""
-    monkeypatch.setattr(rouge, "_BATCH", 0)
+    monkeypatch.setattr(rouge_index, "_BATCH", 0)
     texts = _random_corpus(random.Random(2), 400)
     assert _fast_kept(texts, 0.7) == _brute_force_kept(texts, 0.7)
 
@@ -289,7 +290,7 @@ def test_vectorized_fmeasure_is_bit_equal() -> None:
         pairs = [(lcs, n) for n in range(1, 40) for lcs in range(min(m, n) + 1)]
         lcs, n = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
         expected = [fmeasure(a, b, m) for a, b in pairs]
-        assert rouge._fmeasures(lcs, n, m).tolist() == expected
+        assert rouge_score.fmeasures(lcs, n, m).tolist() == expected
 
 
 def test_rouge_novelty_filter() -> None:
@@ -303,3 +304,90 @@ def test_rouge_novelty_filter() -> None:
     )
     assert novelty.filter("Summarize this article in two sentences.") is None
     assert len(novelty.index) == 1  # filter never adds
+
+
+def test_rouge_novelty_judge_gives_the_drop_and_the_nearest() -> None:
+    novelty = RougeNovelty(threshold=0.7, floor=0.3)
+    assert novelty.judge("Write a poem about the sea.") == (None, Nearest(0.0, -1, True))
+    assert novelty.add("Write a poem about the sea.") == 0
+    drop, nearest = novelty.judge("write a poem about the sea")
+    assert drop == novelty.filter("write a poem about the sea")
+    assert drop == Drop(
+        "rouge_similar", {"score": 1.0, "most_similar": "Write a poem about the sea."}
+    )
+    assert nearest == Nearest(1.0, 0, True)
+    drop, nearest = novelty.judge("Write a story about the sea.")  # F = 5/6 > 0.7
+    assert drop is not None and nearest == Nearest(5 / 6, 0, True)
+    drop, nearest = novelty.judge("Write a long essay on the sea.")  # F = 4/7: novel, exact
+    assert drop is None and nearest == Nearest(fmeasure(4, 6, 7), 0, True)
+    drop, nearest = novelty.judge("Summarize this article in two sentences.")
+    assert drop is None and nearest == Nearest(0.0, -1, False)  # below the floor
+    assert len(novelty.index) == 1  # judge never adds
+
+
+# -- nearest neighbour without a full scan ---------------------------------------------------
+
+floors = st.sampled_from([0.0, 0.2, 0.3, 0.5, 0.7])
+
+
+@FAST
+@given(st.lists(any_texts, max_size=25), any_texts, thresholds, floors)
+def test_nearest_is_exact_above_the_floor(
+    kept: list[str], candidate: str, threshold: float, floor: float
+) -> None:
+    index = RougeIndex(threshold, floor)
+    for text in kept:
+        index.add(text)
+    expected = reference_most_similar(candidate, kept)
+    score, nearest, exact = index.nearest(candidate)
+    assert index.counts.scanned == 0
+    trivial = index.floor == 0.0 or not kept or not tokenize(candidate)  # max F 0 is exact
+    assert exact is (expected[0] > index.floor or trivial)
+    if exact:
+        assert (score, nearest) == expected
+    else:  # a lower bound, from a real kept text
+        assert score <= expected[0] <= index.floor
+        assert nearest < 0 or reference_f(candidate, kept[nearest]) == score
+    # the decision is the same as without a floor
+    assert index.is_novel(candidate) is (expected[0] <= threshold)
+
+
+def _synthetic_instructions(rng: random.Random, count: int) -> list[str]:
+    """Instruction-like texts: a verb, then 3-9 words, 40% from 10 glue words and the rest
+    from 3,000 content words of Zipf-like frequency (so common words are very common)."""
+    verbs = ["write", "explain", "list", "describe", "summarize", "classify", "give", "find"]
+    glue = ["the", "a", "of", "to", "in", "for", "and", "with", "about", "on"]
+    nouns = [f"n{i}" for i in range(3000)]
+    weights = list(np.cumsum([1 / (i + 1) for i in range(len(nouns))]))
+    texts = []
+    for _ in range(count):
+        size = rng.randint(3, 9)
+        content = rng.choices(nouns, cum_weights=weights, k=size)
+        words = [rng.choice(verbs)]
+        words += [rng.choice(glue) if rng.random() < 0.4 else word for word in content]
+        texts.append(" ".join(words))
+    return texts
+
+
+def test_nearest_at_100k_kept_texts_verifies_few_of_them() -> None:
+    """The pipeline's case: 100K kept instructions, then novel candidates' nearest kept
+    text. Exact above the floor, with a small number of exact LCS computations each."""
+    rng = random.Random(10)
+    index = RougeIndex(0.7, floor=0.5)
+    for text in _synthetic_instructions(rng, 100_000):
+        index.add(text)
+    queries = _synthetic_instructions(random.Random(11), 200)
+    before = index.counts.lcs, index.counts.candidates
+    results = [index.nearest(query) for query in queries]
+    lcs = index.counts.lcs - before[0]
+    candidates = index.counts.candidates - before[1]
+    assert index.counts.scanned == 0
+    assert lcs / len(queries) < 500  # ~100 here; a full scan would be 100,000
+    assert candidates / len(queries) < 3_000  # ~600 here
+    assert sum(result.exact for result in results) > len(queries) // 2
+    for query, result in zip(queries[:20], results[:20], strict=True):
+        score, nearest = index.most_similar(query)  # a full scan, the reference here
+        if result.exact:
+            assert (result.score, result.index) == (score, nearest)
+        else:
+            assert result.score <= score <= 0.5
