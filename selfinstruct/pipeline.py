@@ -24,16 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfinstruct.config import RunConfig, TeacherConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
 from selfinstruct.filters.instances import filter_instances
 from selfinstruct.filters.instruction_judge import InstructionJudge
+from selfinstruct.interrupts import stop_on_signals
 from selfinstruct.progress import Progress
 from selfinstruct.records import (
     Example,
@@ -41,6 +40,7 @@ from selfinstruct.records import (
     Instruction,
     Provenance,
     Rejection,
+    RunResult,
     SeedTask,
     TeacherCall,
     Usage,
@@ -50,7 +50,7 @@ from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
 from selfinstruct.run.manifest import RunStatus, build_manifest
 from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore
-from selfinstruct.seeds import load_seeds
+from selfinstruct.seeds import check_seed_count, load_seeds
 from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
 from selfinstruct.teachers import Teacher, make_teacher
 from selfinstruct.teachers.base import Completion, Request
@@ -63,24 +63,6 @@ MANIFEST_EVERY_S = 5.0
 
 class BudgetReached(Exception):
     """Raised instead of starting a request once a cost or token cap is reached."""
-
-
-@dataclass
-class RunResult:
-    """What a finished (or stopped) run holds; the CLI prints it."""
-
-    out: Path
-    status: str
-    target: int
-    instructions_done: int
-    examples: int
-    rejected_by_reason: dict[str, int]
-    usage: dict[str, Usage]
-    elapsed_s: float
-    stop_reason: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 
 
 class Pipeline:
@@ -100,7 +82,7 @@ class Pipeline:
         self.force = force
         self.quiet = quiet
         self.seeds: list[SeedTask] = load_seeds(config.seeds)
-        _check_seed_count(config, self.seeds)
+        check_seed_count(self.seeds, config.num_seed_demos, config.seeds)
         self.stages = build_stages(
             config, self.seeds, lambda name: config.teacher_for(name).resolved_api(), sequence
         )
@@ -135,27 +117,13 @@ class Pipeline:
     async def run(self) -> RunResult:
         started = time.monotonic()
         check_resume(self.out, self.fingerprint, self.force)
-        self._install_signal_handlers()  # from here on, Ctrl-C / SIGTERM stop cleanly
-        try:
-            self.store = RunStore.open(self.out)
-            self.budget = Budget(self.config, self.store.state, self.prices)
-            notes = list(self.store.state.repaired)
-            self.judge = InstructionJudge(self.config.filters)  # novelty vs seeds + kept
-            for text in [task.instruction for task in self.seeds] + [
-                row.instruction for row in self.store.state.instructions
-            ]:
-                self.judge.keep(text)
-            self._build_teachers()
-            for teacher in {id(t): t for t in self.teachers.values()}.values():
-                await teacher.start()
-            self.budget.check_prices(teacher.model for teacher in self.teachers.values())
-            self._call_ids = set(self.store.state.call_ids)
-            self._write_manifest("running")
-            if not self._stop.is_set():
-                await self._run_queue()
-        finally:
-            await self._shutdown()
-            self._remove_signal_handlers()
+        with stop_on_signals(self._on_signal):  # from here on, Ctrl-C / SIGTERM stop cleanly
+            try:
+                await self._open()
+                if not self._stop.is_set():
+                    await self._run_queue()
+            finally:
+                await self._shutdown()
         elapsed = time.monotonic() - started
         done = self._done() >= self.config.num_instructions
         status: RunStatus = "complete" if done else "stopped"
@@ -176,8 +144,25 @@ class Pipeline:
             usage=dict(state.usage),
             elapsed_s=elapsed,
             stop_reason=self._stop_reason,
-            notes=notes,
+            notes=state.repaired,
         )
+
+    async def _open(self) -> None:
+        """The run directory (state rebuilt from its files), the judge, the teachers."""
+        self.store = RunStore.open(self.out)
+        state = self.store.state
+        self.budget = Budget(self.config, state, self.prices)
+        self.judge = InstructionJudge(self.config.filters)  # novelty vs seeds + kept ones
+        for text in [task.instruction for task in self.seeds] + [
+            row.instruction for row in state.instructions
+        ]:
+            self.judge.keep(text)
+        self._call_ids = set(state.call_ids)
+        self._build_teachers()
+        for teacher in {id(t): t for t in self.teachers.values()}.values():
+            await teacher.start()
+        self.budget.check_prices(teacher.model for teacher in self.teachers.values())
+        self._write_manifest("running")
 
     def _done(self) -> int:
         return len(self.store.state.with_examples)
@@ -408,21 +393,8 @@ class Pipeline:
         self.store.add_rejections(job.rejections)
         self._show_progress()
 
-    # ------------------------------------------------------------- shutdown
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, self._on_signal, signum)
-
-    def _remove_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signum)
-
-    def _on_signal(self, signum: int) -> None:
-        name = signal.Signals(signum).name
+    # ------------------------------------------------------------- stopping
+    def _on_signal(self, name: str) -> None:
         self._stop_reason = f"interrupted by {name}"
         self._failure = Interrupted(
             f"interrupted by {name} at {self._done()}/{self.config.num_instructions} "
@@ -458,15 +430,6 @@ class Pipeline:
             stop_reason=self._stop_reason,
         )
         self.store.write_manifest(manifest)
-
-
-def _check_seed_count(config: RunConfig, seeds: list[SeedTask]) -> None:
-    if len(seeds) < config.num_seed_demos:
-        raise InputError(
-            f"the seed set has {len(seeds)} tasks but each request shows "
-            f"{config.num_seed_demos} seed demonstrations; add seeds or lower num_seed_demos",
-            path=config.seeds,
-        )
 
 
 def _render(instance: Instance) -> str:

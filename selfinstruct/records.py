@@ -13,6 +13,7 @@ Every row written to a run directory is one of these models serialised with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -174,3 +175,18 @@ class Manifest(Record):
     endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
     timings_s: dict[str, float]
     stop_reason: str | None = None
+
+
+class RunResult(Record):
+    """What a finished (or stopped) run holds: what ``run_pipeline`` returns, the CLI prints."""
+
+    out: Path
+    status: Literal["running", "complete", "stopped", "failed"]
+    target: int
+    instructions_done: int
+    examples: int
+    rejected_by_reason: dict[str, int]
+    usage: dict[str, Usage]
+    elapsed_s: float
+    stop_reason: str | None = None
+    notes: list[str] = Field(default_factory=list)

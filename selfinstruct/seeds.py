@@ -85,3 +85,13 @@ def _check_unique_ids(tasks: list[SeedTask], lines: list[int], path: Path) -> No
 def seed_instances(tasks: list[SeedTask]) -> list[tuple[SeedTask, Instance]]:
     """Every (task, instance) pair, for few-shot demonstrations of stages 2 and 3."""
     return [(task, instance) for task in tasks for instance in task.instances]
+
+
+def check_seed_count(seeds: list[SeedTask], shown: int, path: Path) -> None:
+    """Each stage-1 request shows ``shown`` seed tasks: the seed set must have that many."""
+    if len(seeds) < shown:
+        raise InputError(
+            f"the seed set has {len(seeds)} tasks but each request shows {shown} seed "
+            "demonstrations; add seeds or lower num_seed_demos",
+            path=path,
+        )

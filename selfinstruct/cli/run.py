@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from selfinstruct.config import RunConfig, build_config, parse_assignment
-from selfinstruct.pipeline import RunResult, run_pipeline
+from selfinstruct.pipeline import run_pipeline
+from selfinstruct.records import RunResult
 from selfinstruct.run.budget import price_table, run_cost
 from selfinstruct.run.estimate import estimate_from_run, format_estimate
 from selfinstruct.run.status import describe_run
