@@ -10,20 +10,43 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from selfinstruct.errors import InputError
 from selfinstruct.records import Stage
+from selfinstruct.teachers import BACKENDS
+from selfinstruct.teachers.base import Api, TeacherSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEEDS = REPO_ROOT / "seeds" / "seed_tasks.jsonl"
 
-TeacherKind = Literal["openai", "openai-batch", "local", "vllm"]
-ApiKind = Literal["chat", "completions"]
+ApiKind = Api
+#: the teacher backends' kinds (``teacher.kind``), from the registry in selfinstruct.teachers
+TEACHER_KINDS: tuple[str, ...] = tuple(BACKENDS)
+
+#: one backend's config, chosen by ``kind``: OpenAIConfig, OpenAIBatchConfig, LocalConfig or
+#: VllmConfig (every class registered in ``selfinstruct.teachers.BACKENDS``)
+TeacherConfig = Annotated[
+    Union[tuple(backend.config for backend in BACKENDS.values())],  # noqa: UP007
+    Field(discriminator="kind"),
+]
+_TEACHER_ADAPTER: TypeAdapter[TeacherSettings] = TypeAdapter(TeacherConfig)
+
+#: environment variables that fill a teacher field when it is unset and the backend has it
+ENVIRONMENT_FIELDS = (("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key"))
 
 # The paper's keyword blacklist plus Alpaca's additions (video, audio, music, flowchart, diagram).
 DEFAULT_BLACKLIST = [
@@ -37,58 +60,56 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class TeacherConfig(Section):
-    """Which model answers, and how it is reached. Fields left unset are filled by defaults.
+def resolve_teacher(
+    own: Mapping[str, Any],
+    inherited: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A teacher section's fields, ready for validation as a :data:`TeacherConfig`.
 
-    ``kind`` unset means: ``openai`` when a base URL or an API key is configured, else the
-    embedded ``local`` model. ``api`` unset means ``completions`` for local/vllm teachers
-    (small models follow the "Task N:" layout best) and ``chat`` for OpenAI-compatible ones.
+    ``own`` is laid over ``inherited`` (a stage's teacher over the default one); unset fields
+    the backend has are filled from ``environ`` (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``).
+    ``kind`` unset means ``openai`` when a base URL or an API key is configured, else
+    ``local``. Inherited fields the chosen backend does not have are dropped (a stage may
+    switch kind); its own such fields are kept, so validation names them. ``kind: null`` and
+    ``api: null`` (older manifests) mean unset.
     """
+    own = {k: v for k, v in own.items() if not (k in ("kind", "api") and v is None)}
+    inherited = {k: v for k, v in (inherited or {}).items() if k not in ("kind", "api") or v}
+    data = inherited | own
+    kind = data.get("kind")
+    backend = BACKENDS.get(kind) if isinstance(kind, str) else None
+    for variable, field in ENVIRONMENT_FIELDS:
+        value = (environ or {}).get(variable)
+        if value and not data.get(field) and (kind is None or field in _fields(backend)):
+            data[field] = value
+    if kind is None:
+        kind = "openai" if data.get("base_url") or data.get("api_key") is not None else "local"
+        backend = BACKENDS[kind]
+    if backend is not None:
+        accepted = _fields(backend)
+        data = {k: v for k, v in data.items() if k in own or k in accepted}
+    data["kind"] = kind
+    return data
 
-    kind: TeacherKind | None = None
-    base_url: list[str] = Field(default_factory=list)
-    model: str | None = None
-    api: ApiKind | None = None
-    api_key: SecretStr | None = None
-    max_concurrency: int = Field(default=8, ge=1, le=4096)
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=6, ge=0, le=100)
-    # openai teacher: per-endpoint cap (None: only the global max_concurrency) and AIMD
-    # concurrency within [1, max_concurrency] (halved on HTTP 429, grown while latency holds)
-    max_concurrency_per_endpoint: int | None = Field(default=None, ge=1, le=4096)
-    adaptive_concurrency: bool = True
-    # local (llama.cpp) teacher
-    model_path: Path | None = None
-    n_threads: int | None = Field(default=None, ge=1)
-    n_ctx: int = Field(default=2048, ge=256)
-    # vllm teacher
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    max_model_len: int | None = None
-    # openai-batch teacher (the OpenAI Batch API: requests coalesced into batch jobs)
-    #: where batches.jsonl / results.jsonl live (the pipeline sets ``<out>/batches`` if unset)
-    batch_dir: Path | None = None
-    batch_size: int = Field(default=1000, ge=1, le=50_000)
-    batch_flush_s: float = Field(default=30.0, ge=0)
-    batch_poll_s: float = Field(default=30.0, gt=0)
-    completion_window: str = "24h"
 
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [value]
-        return value
+def _fields(backend: Any) -> set[str]:
+    return set(backend.config.model_fields) if backend is not None else set()
 
-    def resolved_kind(self) -> TeacherKind:
-        if self.kind is not None:
-            return self.kind
-        return "openai" if self.base_url or self.api_key is not None else "local"
 
-    def resolved_api(self) -> ApiKind:
-        if self.api is not None:
-            return self.api
-        return "chat" if self.resolved_kind() in ("openai", "openai-batch") else "completions"
+def _teacher_fields(value: Any) -> Any:
+    """A teacher section as a plain mapping of the fields that were set."""
+    if isinstance(value, TeacherSettings):
+        return value.model_dump(exclude_unset=True) | {"kind": value.kind}
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def parse_teacher_config(
+    data: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> TeacherSettings:
+    """Validate one teacher section (kind chosen as in :func:`resolve_teacher`); raises
+    pydantic's ValidationError (wrap with :func:`config_error`)."""
+    return _TEACHER_ADAPTER.validate_python(resolve_teacher(data, environ=environ))
 
 
 class SamplingConfig(Section):
@@ -105,7 +126,10 @@ class StageConfig(Section):
 
     prompt: Path | None = None
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    teacher: TeacherConfig | None = None
+    teacher: TeacherConfig | None = Field(
+        default=None,
+        description="This stage's teacher: fields set here are laid over the default teacher.",
+    )
 
 
 class InputsStageConfig(StageConfig):
@@ -173,19 +197,45 @@ class RunConfig(Section):
     max_instances_per_instruction: int = Field(default=3, ge=1)
     classify_demos: int = Field(default=12, ge=0)
     instance_demos: int = Field(default=4, ge=0)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    teacher: TeacherConfig = Field(
+        default_factory=lambda: parse_teacher_config({}),
+        description="The default teacher (every stage's unless the stage sets its own).",
+    )
     stages: StagesConfig = Field(default_factory=StagesConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     max_consecutive_failures: int = Field(default=20, ge=1)
 
-    def teacher_for(self, stage: Stage) -> TeacherConfig:
-        """The default teacher with the stage's own teacher fields (those set) laid over it."""
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_teachers(cls, data: Any, info: ValidationInfo) -> Any:
+        """Choose each teacher's kind, fill it from the environment given as the validation
+        context's ``environ``, and lay each stage's teacher over the default one."""
+        if not isinstance(data, Mapping):
+            return data
+        environ = (info.context or {}).get("environ") or {}
+        data = dict(data)
+        default = _teacher_fields(data.get("teacher") or {})
+        if not isinstance(default, dict):
+            return data
+        data["teacher"] = resolve_teacher(default, environ=environ)
+        stages = data.get("stages")
+        if isinstance(stages, Mapping):
+            stages = dict(stages)
+            for name, section in stages.items():
+                if isinstance(section, Mapping) and section.get("teacher") is not None:
+                    own = _teacher_fields(section["teacher"])
+                    if isinstance(own, dict):
+                        resolved = resolve_teacher(own, default, environ)
+                        stages[name] = dict(section) | {"teacher": resolved}
+            data["stages"] = stages
+        return data
+
+    def teacher_for(self, stage: Stage) -> TeacherSettings:
+        """The stage's teacher config: its own (already laid over the default), else the
+        default. ``.kind`` says which backend, ``.api`` which prompt shape."""
         override = self.stages.get(stage).teacher
-        if override is None:
-            return self.teacher
-        merged = self.teacher.model_dump() | override.model_dump(exclude_unset=True)
-        return TeacherConfig.model_validate(merged)
+        return override if override is not None else self.teacher
 
     def redacted(self) -> dict[str, Any]:
         """The config as plain JSON data with every API key removed: safe for manifests and logs."""
@@ -272,14 +322,10 @@ def build_config(
     teacher = data.setdefault("teacher", {})
     if not isinstance(teacher, dict):
         raise InputError("expected a mapping", path=path, field="teacher")
-    if env.get("OPENAI_BASE_URL") and not teacher.get("base_url"):
-        teacher["base_url"] = env["OPENAI_BASE_URL"]
-    if env.get("OPENAI_API_KEY") and not teacher.get("api_key"):
-        teacher["api_key"] = env["OPENAI_API_KEY"]
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
     try:
-        return RunConfig.model_validate(data)
+        return RunConfig.model_validate(data, context={"environ": env})
     except ValidationError as exc:
         raise config_error(exc, path) from None
 
@@ -287,11 +333,28 @@ def build_config(
 def config_error(exc: ValidationError, path: Path | None) -> InputError:
     """The first validation problem as ``file: field: problem`` (never echoing a secret)."""
     first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
+    parts = [str(part) for part in first["loc"]]
+    backend = next(
+        (p for i, p in enumerate(parts) if p in BACKENDS and i and parts[i - 1] == "teacher"),
+        None,
+    )  # a teacher union's member: the backend chosen by kind
+    if backend is not None:
+        parts.remove(backend)
+    field = ".".join(parts) or None
     problem = first["msg"]
     if first["type"] == "extra_forbidden":
         problem = "unknown field"
-    elif "api_key" not in (field or "") and "input" in first:
+        if backend is not None:
+            accepted = ", ".join(sorted(set(BACKENDS[backend].config.model_fields) - {"kind"}))
+            problem += f" for the {backend} teacher (it takes: {accepted})"
+    elif first["type"] == "union_tag_invalid":
+        field = f"{field}.kind" if field else "kind"
+        problem = f"expected one of {', '.join(BACKENDS)} (got {first['ctx']['tag']!r})"
+    elif (
+        "api_key" not in (field or "")
+        and "input" in first
+        and not isinstance(first["input"], (dict, list))  # might hold a secret
+    ):
         problem = f"{problem} (got {first['input']!r})"
     more = len(exc.errors()) - 1
     if more:

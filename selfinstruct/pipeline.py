@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 
 from selfinstruct import __version__
-from selfinstruct.config import RunConfig, TeacherConfig
+from selfinstruct.config import RunConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
 from selfinstruct.filters.base import Drop, Remembers, TextFilter
 from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
@@ -58,6 +58,7 @@ from selfinstruct.stages.common import StagePrompt
 from selfinstruct.store import NO_VALID_INSTANCES, RunStore, load_state, read_manifest
 from selfinstruct.teachers import Teacher, make_teacher
 from selfinstruct.teachers.base import Completion, Request
+from selfinstruct.teachers.openai_batch import OpenAIBatchConfig
 
 #: stop after this many stage-1 requests in a row that keep no instruction
 MAX_FRUITLESS_REQUESTS = 50
@@ -107,7 +108,7 @@ def load_prompts(config: RunConfig) -> Prompts:
     ]
     templates = {}
     for name, stage, configured, allowed in wanted:
-        api = config.teacher_for(stage).resolved_api()
+        api = config.teacher_for(stage).api
         path = configured or default_prompt_path(name, api)
         templates[name] = load_template(path, allowed)
     return Prompts(templates)
@@ -180,9 +181,8 @@ class Pipeline:
     def _build_teachers(self) -> None:
         built: dict[str, Teacher] = {}
         for stage in ("instructions", "classify", "inputs", "outputs"):
-            teacher_config: TeacherConfig = self.config.teacher_for(stage)
-            batch = teacher_config.resolved_kind() == "openai-batch"
-            if batch and teacher_config.batch_dir is None:
+            teacher_config = self.config.teacher_for(stage)
+            if isinstance(teacher_config, OpenAIBatchConfig) and teacher_config.batch_dir is None:
                 # the Batch API journal lives with the run, so a resume never pays twice
                 journal = self.out / "batches"
                 teacher_config = teacher_config.model_copy(update={"batch_dir": journal})

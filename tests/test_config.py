@@ -4,23 +4,24 @@ import json
 
 import pytest
 
-from selfinstruct.config import RunConfig, TeacherConfig, build_config, parse_assignment
+from selfinstruct.config import RunConfig, build_config, parse_assignment
 from selfinstruct.errors import InputError
+from selfinstruct.teachers.openai import OpenAIConfig
 
 
 def test_defaults_pick_the_local_teacher_without_url_or_key():
     config = build_config(environ={})
-    assert config.teacher.resolved_kind() == "local"
-    assert config.teacher.resolved_api() == "completions"
+    assert config.teacher.kind == "local"
+    assert config.teacher.api == "completions"
     assert config.filters.rouge_threshold == 0.7
 
 
 def test_environment_selects_openai_and_options_win(tmp_path):
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_API_KEY": "sk-env"}
     config = build_config(environ=env)
-    assert config.teacher.resolved_kind() == "openai"
+    assert config.teacher.kind == "openai"
     assert config.teacher.base_url == ["http://127.0.0.1:1/v1"]
-    assert config.teacher.resolved_api() == "chat"
+    assert config.teacher.api == "chat"
     config = build_config(overrides={"teacher.base_url": ["http://h:2/v1"]}, environ=env)
     assert config.teacher.base_url == ["http://h:2/v1"]
 
@@ -97,4 +98,4 @@ def test_parse_assignment():
 
 
 def test_teacher_config_accepts_one_url_or_many():
-    assert TeacherConfig(base_url="http://x/v1").base_url == ["http://x/v1"]  # type: ignore[arg-type]
+    assert OpenAIConfig(base_url="http://x/v1").base_url == ["http://x/v1"]  # type: ignore[arg-type]
