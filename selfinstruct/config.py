@@ -4,6 +4,11 @@ Precedence (later wins): built-in defaults < config file < environment (``OPENAI
 ``OPENAI_API_KEY``) < command-line options. Any field can be set from the command line
 with ``--set dotted.path=value`` (the value is parsed as YAML, so ``0.8``, ``true`` and
 ``[a, b]`` work).
+
+``teacher`` (and each ``stages.<name>.teacher``) is one backend's config class, chosen by
+``kind`` (:data:`TeacherConfig`, a union of the classes registered in
+``selfinstruct.teachers.BACKENDS``); :func:`resolve_teacher` says how an unset kind is chosen
+and how a stage's teacher is laid over the default one.
 """
 
 from __future__ import annotations
