@@ -27,9 +27,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import llama_cpp
 
-from selfinstruct.config import TeacherConfig
 from selfinstruct.teachers.base import Request
-from selfinstruct.teachers.local import LocalTeacher
+from selfinstruct.teachers.local import LocalConfig, LocalTeacher
 
 SEED_TASKS = [
     "Write a short poem about the sea at night.",
@@ -64,8 +63,8 @@ def parse_args() -> argparse.Namespace:
 
 async def main() -> None:
     args = parse_args()
-    config = TeacherConfig(
-        kind="local", model_path=args.model_path, n_threads=args.threads, n_ctx=args.n_ctx
+    config = LocalConfig(
+        model_path=args.model_path, n_threads=args.threads, n_ctx=args.n_ctx
     )
     teacher = LocalTeacher(config, seed=args.seed)
     await teacher.start()

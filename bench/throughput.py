@@ -33,9 +33,9 @@ import openai
 # the scripted test server lives in tests/support (not in the installed package)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from selfinstruct.config import RunConfig, TeacherConfig
+from selfinstruct.config import RunConfig
 from selfinstruct.teachers import Message, Request
-from selfinstruct.teachers.openai import REQUESTS_PER_CLIENT, OpenAITeacher
+from selfinstruct.teachers.openai import REQUESTS_PER_CLIENT, OpenAIConfig, OpenAITeacher
 
 REQUEST = Request(stage="outputs", messages=(Message("user", "Name a colour."),), max_tokens=16)
 
@@ -74,7 +74,7 @@ def server(latency_s: float, *, self_instruct: bool = False) -> Iterator[tuple[s
 
 
 def teacher(urls: list[str], concurrency: int, adaptive: bool) -> OpenAITeacher:
-    config = TeacherConfig.model_validate(
+    config = OpenAIConfig.model_validate(
         {"base_url": urls, "model": "m", "max_concurrency": concurrency,
          "adaptive_concurrency": adaptive, "timeout_s": 30}
     )  # fmt: skip

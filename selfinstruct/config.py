@@ -4,27 +4,38 @@ Precedence (later wins): built-in defaults < config file < environment (``OPENAI
 ``OPENAI_API_KEY``) < command-line options. Any field can be set from the command line
 with ``--set dotted.path=value`` (the value is parsed as YAML, so ``0.8``, ``true`` and
 ``[a, b]`` work).
+
+``teacher`` (and each ``stages.<name>.teacher``) is one backend's config class, chosen by
+``kind``: :mod:`selfinstruct.teachers.choice` builds that union from the backends registered
+in ``selfinstruct.teachers.BACKENDS`` and says how an unset kind is chosen and how a stage's
+teacher is laid over the default one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from selfinstruct.assets import default_seed_file
 from selfinstruct.config_paths import resolve_file_paths
 from selfinstruct.errors import InputError, validation_problem
+from selfinstruct.teachers import BACKENDS
+from selfinstruct.teachers.base import TeacherSettings
+from selfinstruct.teachers.choice import (
+    TeacherConfig,
+    parse_teacher_config,
+    resolve_teacher,
+    teacher_fields,
+)
 
 #: the shipped seed tasks (package data, read the same way in editable and wheel installs)
 DEFAULT_SEEDS = default_seed_file()
-
-TeacherKind = Literal["openai", "openai-batch", "local", "vllm"]
-ApiKind = Literal["chat", "completions"]
 
 # The paper's keyword blacklist plus Alpaca's additions (video, audio, music, flowchart, diagram).
 DEFAULT_BLACKLIST = [
@@ -36,60 +47,6 @@ DEFAULT_BLACKLIST = [
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class TeacherConfig(Section):
-    """Which model answers, and how it is reached. Fields left unset are filled by defaults.
-
-    ``kind`` unset means: ``openai`` when a base URL or an API key is configured, else the
-    embedded ``local`` model. ``api`` unset means ``completions`` for local/vllm teachers
-    (small models follow the "Task N:" layout best) and ``chat`` for OpenAI-compatible ones.
-    """
-
-    kind: TeacherKind | None = None
-    base_url: list[str] = Field(default_factory=list)
-    model: str | None = None
-    api: ApiKind | None = None
-    api_key: SecretStr | None = None
-    max_concurrency: int = Field(default=8, ge=1, le=4096)
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=6, ge=0, le=100)
-    # openai teacher: per-endpoint cap (None: only the global max_concurrency) and AIMD
-    # concurrency within [1, max_concurrency] (halved on HTTP 429, grown while latency holds)
-    max_concurrency_per_endpoint: int | None = Field(default=None, ge=1, le=4096)
-    adaptive_concurrency: bool = True
-    # local (llama.cpp) teacher
-    model_path: Path | None = None
-    n_threads: int | None = Field(default=None, ge=1)
-    n_ctx: int = Field(default=2048, ge=256)
-    # vllm teacher
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    max_model_len: int | None = None
-    # openai-batch teacher (the OpenAI Batch API: requests coalesced into batch jobs)
-    #: where batches.jsonl / results.jsonl live (the pipeline sets ``<out>/batches`` if unset)
-    batch_dir: Path | None = None
-    batch_size: int = Field(default=1000, ge=1, le=50_000)
-    batch_flush_s: float = Field(default=30.0, ge=0)
-    batch_poll_s: float = Field(default=30.0, gt=0)
-    completion_window: str = "24h"
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [value]
-        return value
-
-    def resolved_kind(self) -> TeacherKind:
-        if self.kind is not None:
-            return self.kind
-        return "openai" if self.base_url or self.api_key is not None else "local"
-
-    def resolved_api(self) -> ApiKind:
-        if self.api is not None:
-            return self.api
-        return "chat" if self.resolved_kind() in ("openai", "openai-batch") else "completions"
 
 
 class SamplingConfig(Section):
@@ -121,7 +78,7 @@ class StageConfig(Section):
     )
     teacher: TeacherConfig | None = Field(
         default=None,
-        description="Teacher fields for this stage only, laid over the default teacher.",
+        description="This stage's teacher: fields set here are laid over the default teacher.",
     )
 
 
@@ -247,8 +204,8 @@ class RunConfig(Section):
         default=4, ge=0, description="Seed instances shown in stage-2 and stage-3 prompts."
     )
     teacher: TeacherConfig = Field(
-        default_factory=TeacherConfig,
-        description="The default teacher: which model answers, and how it is reached.",
+        default_factory=lambda: parse_teacher_config({}),
+        description="The default teacher (every stage's unless the stage sets its own).",
     )
     stages: StagesConfig = Field(
         default_factory=StagesConfig,
@@ -265,13 +222,37 @@ class RunConfig(Section):
         default=20, ge=1, description="Stop after this many failed teacher requests in a row."
     )
 
-    def teacher_for(self, stage: str) -> TeacherConfig:
-        """The default teacher with the stage's own teacher fields (those set) laid over it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_teachers(cls, data: Any, info: ValidationInfo) -> Any:
+        """Choose each teacher's kind, fill it from the environment given as the validation
+        context's ``environ``, and lay each stage's teacher over the default one."""
+        if not isinstance(data, Mapping):
+            return data
+        environ = (info.context or {}).get("environ") or {}
+        data = dict(data)
+        default = teacher_fields(data.get("teacher") or {})
+        if not isinstance(default, dict):
+            return data
+        data["teacher"] = resolve_teacher(default, environ=environ)
+        stages = data.get("stages")
+        if isinstance(stages, Mapping):
+            stages = dict(stages)
+            for name, section in stages.items():
+                if isinstance(section, Mapping) and section.get("teacher") is not None:
+                    own = teacher_fields(section["teacher"])
+                    if isinstance(own, dict):
+                        resolved = resolve_teacher(own, default, environ)
+                        stages[name] = dict(section) | {"teacher": resolved}
+            data["stages"] = stages
+        return data
+
+    def teacher_for(self, stage: str) -> TeacherSettings:
+        """The stage's teacher config: its own (already laid over the default), else the
+        default. ``.kind`` says which backend, ``.api`` which prompt shape."""
         override = self.stages.get(stage).teacher
-        if override is None:
-            return self.teacher
-        merged = self.teacher.model_dump() | override.model_dump(exclude_unset=True)
-        return TeacherConfig.model_validate(merged)
+        return override if override is not None else self.teacher
 
     def redacted(self) -> dict[str, Any]:
         """The config as plain JSON data with every API key removed: safe for manifests and logs."""
@@ -363,19 +344,35 @@ def build_config(
     teacher = data.setdefault("teacher", {})
     if not isinstance(teacher, dict):
         raise InputError("expected a mapping", path=path, field="teacher")
-    if env.get("OPENAI_BASE_URL") and not teacher.get("base_url"):
-        teacher["base_url"] = env["OPENAI_BASE_URL"]
-    if env.get("OPENAI_API_KEY") and not teacher.get("api_key"):
-        teacher["api_key"] = env["OPENAI_API_KEY"]
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
     try:
-        return RunConfig.model_validate(data)
+        return RunConfig.model_validate(data, context={"environ": env})
     except ValidationError as exc:
         raise config_error(exc, path) from None
 
 
 def config_error(exc: ValidationError, path: Path | None) -> InputError:
     """The first validation problem as ``file: field: problem`` (never echoing a secret)."""
-    field, problem = validation_problem(exc)
+    errors = exc.errors()
+    first = errors[0]
+    parts = [str(part) for part in first["loc"]]
+    backend = next(
+        (p for i, p in enumerate(parts) if p in BACKENDS and i and parts[i - 1] == "teacher"),
+        None,
+    )  # a teacher union's member: the backend chosen by kind
+    if backend is not None:
+        parts.remove(backend)
+    field = ".".join(parts) or None
+    if first["type"] == "union_tag_invalid":
+        field = f"{field}.kind" if field else "kind"
+        problem = f"expected one of {', '.join(BACKENDS)} (got {first['ctx']['tag']!r})"
+    elif first["type"] == "extra_forbidden" and backend is not None:
+        accepted = ", ".join(sorted(set(BACKENDS[backend].config.model_fields) - {"kind"}))
+        problem = f"unknown field for the {backend} teacher (it takes: {accepted})"
+    else:
+        return InputError(validation_problem(exc)[1], path=path or "config", field=field)
+    more = len(errors) - 1
+    if more:
+        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InputError(problem, path=path if path is not None else "config", field=field)

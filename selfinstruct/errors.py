@@ -69,7 +69,8 @@ def validation_problem(exc: ValidationError, *, show_input: bool = True) -> tupl
     else:
         problem = first["msg"]
         secret = any(part in _SECRET_FIELDS or part.endswith("_key") for part in loc)
-        if show_input and not secret and "input" in first:
+        nested = isinstance(first.get("input"), (dict, list))  # a section: may hold a secret
+        if show_input and not secret and not nested and "input" in first:
             value = repr(first["input"])
             value = value if len(value) <= _SNIPPET else value[:_SNIPPET] + "..."
             problem = f"{problem} (got {value})"

@@ -22,38 +22,27 @@ the target.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from selfinstruct.config import RunConfig, TeacherConfig
+from selfinstruct.config import RunConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
-from selfinstruct.filters.instances import filter_instances
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
+from selfinstruct.jobs import JobRunner
 from selfinstruct.progress import Progress
-from selfinstruct.records import (
-    Example,
-    Instance,
-    Instruction,
-    Provenance,
-    Rejection,
-    RunResult,
-    SeedTask,
-    TeacherCall,
-    Usage,
-)
+from selfinstruct.records import Instruction, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
-from selfinstruct.run.manifest import RunStatus, build_manifest
+from selfinstruct.run.manifest import build_manifest
 from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore
 from selfinstruct.seeds import check_seed_count, load_seeds
 from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
-from selfinstruct.teachers import Teacher, make_teacher
 from selfinstruct.teachers.base import Completion, Request
+from selfinstruct.teachers.pool import TeacherPool
 
 #: stop after this many stage-1 requests in a row that keep no instruction
 MAX_FRUITLESS_REQUESTS = 50
@@ -84,34 +73,18 @@ class Pipeline:
         self.seeds: list[SeedTask] = load_seeds(config.seeds)
         check_seed_count(self.seeds, config.num_seed_demos, config.seeds)
         self.stages = build_stages(
-            config, self.seeds, lambda name: config.teacher_for(name).resolved_api(), sequence
+            config, self.seeds, lambda name: config.teacher_for(name).api, sequence
         )
         prompt_sha256 = {name: t.sha256 for name, t in self.stages.templates.items()}
         self.fingerprint = fingerprint(config, config.seeds, prompt_sha256)
         self.prices = price_table(config)  # a bad price file is refused before any write
-        self.teachers: dict[str, Teacher] = {}
-        self._call_ids: set[str] = set()  # every id used in requests.jsonl (unique per run)
+        configs = {stage: config.teacher_for(stage) for stage in self.stages.names}
+        self.teachers = TeacherPool(configs, out, config.max_consecutive_failures)
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
-        self._consecutive_failures = 0
         self._fruitless_requests = 0
         self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
-
-    # ----------------------------------------------------------------- setup
-    def _build_teachers(self) -> None:
-        built: dict[str, Teacher] = {}
-        for stage in self.stages.names:
-            teacher_config: TeacherConfig = self.config.teacher_for(stage)
-            batch = teacher_config.resolved_kind() == "openai-batch"
-            if batch and teacher_config.batch_dir is None:
-                # the Batch API journal lives with the run, so a resume never pays twice
-                journal = self.out / "batches"
-                teacher_config = teacher_config.model_copy(update={"batch_dir": journal})
-            key = teacher_config.model_dump_json()
-            if key not in built:
-                built[key] = make_teacher(teacher_config)
-            self.teachers[stage] = built[key]
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
@@ -123,7 +96,7 @@ class Pipeline:
                 if not self._stop.is_set():
                     await self._run_queue()
             finally:
-                await self._shutdown()
+                await self.teachers.aclose()
         elapsed = time.monotonic() - started
         done = self._done() >= self.config.num_instructions
         status: RunStatus = "complete" if done else "stopped"
@@ -133,19 +106,8 @@ class Pipeline:
         self.store.close()
         if self._failure is not None:
             raise self._failure
-        state = self.store.state
-        return RunResult(
-            out=self.out,
-            status=status,
-            target=self.config.num_instructions,
-            instructions_done=self._done(),
-            examples=len(state.example_ids),
-            rejected_by_reason=dict(state.rejected_by_reason),
-            usage=dict(state.usage),
-            elapsed_s=elapsed,
-            stop_reason=self._stop_reason,
-            notes=state.repaired,
-        )
+        target = self.config.num_instructions
+        return self.store.state.result(self.out, status, target, elapsed, self._stop_reason)
 
     async def _open(self) -> None:
         """The run directory (state rebuilt from its files), the judge, the teachers."""
@@ -157,11 +119,14 @@ class Pipeline:
             row.instruction for row in state.instructions
         ]:
             self.judge.keep(text)
-        self._call_ids = set(state.call_ids)
-        self._build_teachers()
-        for teacher in {id(t): t for t in self.teachers.values()}.values():
-            await teacher.start()
-        self.budget.check_prices(teacher.model for teacher in self.teachers.values())
+        await self.teachers.start()
+        self.budget.check_prices(self.teachers.models())
+        models = {stage: self.teachers[stage].model for stage in self.stages.names}
+        first = (self.stages.first.name, self.stages.first.prompt.sha)
+        self.jobs = JobRunner(
+            first, self.stages.sequence, self.config.filters, models, self.config.seed,
+            self._call, state.new_call_id,
+        )  # fmt: skip
         self._write_manifest("running")
 
     def _done(self) -> int:
@@ -170,7 +135,7 @@ class Pipeline:
     async def _run_queue(self) -> None:
         target = self.config.num_instructions
         self.progress = Progress(
-            target, min(self._done(), target), quiet=self.quiet, note=_teacher_note(self.teachers)
+            target, min(self._done(), target), quiet=self.quiet, note=self.teachers.note()
         )
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
@@ -216,60 +181,16 @@ class Pipeline:
             self._stop.set()
 
     # ------------------------------------------------------------ teachers
-    def _call_id(self, base: str) -> str:
-        """``base``, or ``base~2``, ``base~3``... when an earlier attempt already used it."""
-        ident, attempt = base, 1
-        while ident in self._call_ids:
-            attempt += 1
-            ident = f"{base}~{attempt}"
-        self._call_ids.add(ident)
-        return ident
-
     async def _call(
         self, stage: str, request: Request, call_id: str, serves: Sequence[str] = ()
     ) -> Completion:
-        """One teacher request, logged to requests.jsonl with its id, what it served and its
-        raw reply; counts failures for the breaker."""
+        """One teacher request unless a budget is reached, recorded in requests.jsonl (its id,
+        the instructions it served, its raw reply)."""
         if self._draining or (reason := self.budget.reached()) is not None:
             if not self._draining:
                 self._draining, self._stop_reason = True, reason
             raise BudgetReached(self._stop_reason or "budget reached")
-        teacher = self.teachers[stage]
-        started = time.monotonic()
-        try:
-            completion = await teacher.complete(request)
-        except TeacherError as exc:
-            self.store.add_call(
-                TeacherCall(
-                    id=call_id,
-                    stage=stage,
-                    model=teacher.model,
-                    usage=Usage(),
-                    latency_s=time.monotonic() - started,
-                    error=str(exc)[:500],
-                    serves=list(serves),
-                )
-            )
-            self._consecutive_failures += 1
-            if self._consecutive_failures >= self.config.max_consecutive_failures:
-                raise CircuitOpen(
-                    f"{self._consecutive_failures} teacher requests failed in a row "
-                    f"(last: {exc}); stopping. Everything so far is saved: rerun to resume"
-                ) from None
-            raise
-        self._consecutive_failures = 0
-        self.store.add_call(
-            TeacherCall(
-                id=call_id,
-                stage=stage,
-                model=completion.model or teacher.model,
-                usage=completion.usage,
-                finish_reason=completion.finish_reason,
-                latency_s=completion.latency_s or time.monotonic() - started,
-                serves=list(serves),
-                text=completion.text,
-            )
-        )
+        completion = await self.teachers.call(stage, request, call_id, serves, self.store.add_call)
         self._show_progress()
         return completion
 
@@ -297,23 +218,14 @@ class Pipeline:
         )
         stage = self.stages.first
         (request,) = stage.requests(round_)
-        call_id = self._call_id(f"q{number}")
+        call_id = self.store.state.new_call_id(f"q{number}")
         completion = await self._call(stage.name, request, call_id)
         stage.parse(round_, [completion])
-        rejections = round_.rejections
         kept = 0
         for text in round_.candidates:
             decision = self.judge.decide(text)
             if (drop := decision.drop) is not None:
-                rejections.append(
-                    Rejection(
-                        stage=stage.name,
-                        reason=drop.reason,
-                        candidate=text,
-                        request=number,
-                        details=drop.details,
-                    )
-                )
+                round_.reject(stage.name, drop.reason, text, drop.details)
                 continue
             row = Instruction(
                 id=f"i{len(state.instructions):06d}",
@@ -328,7 +240,7 @@ class Pipeline:
             self.store.add_instruction(row)
             jobs.add(asyncio.create_task(self._expand(row)))
             kept += 1
-        self.store.add_rejections(rejections)
+        self.store.add_rejections(round_.rejections)
         self._fruitless_requests = 0 if kept else self._fruitless_requests + 1
         if self._fruitless_requests >= MAX_FRUITLESS_REQUESTS:
             self._stop_reason = (
@@ -341,52 +253,11 @@ class Pipeline:
     # ---------------------------------------------------------- the sequence
     async def _expand(self, row: Instruction) -> None:
         """Run the stage sequence for one instruction, filter, write the job's rows together."""
-        first = self.stages.first
-        job = Job(
-            instruction=row,
-            rng=random.Random(f"{self.config.seed}:expand:{row.id}"),
-            prompts={first.name: first.prompt.sha},
-            models={first.name: self.teachers[first.name].model},
-            calls=[row.call] if row.call else [],
-        )
-        for stage in self.stages.sequence:
-            requests = stage.requests(job)
-            if requests:
-                job.models[stage.name] = self.teachers[stage.name].model
-            base = f"{row.id}.{stage.name}"
-            ids = [
-                self._call_id(base if len(requests) == 1 else f"{base}.{k}")
-                for k in range(len(requests))
-            ]
-            job.calls.extend(ids)
-            calls = zip(requests, ids, strict=True)
-            completions = await asyncio.gather(
-                *(self._call(stage.name, request, ident, [row.id]) for request, ident in calls)
-            )
-            stage.parse(job, list(completions))
-        instances = [
-            Instance(input=draft.input, output=draft.output)
-            for draft in job.drafts
-            if draft.output is not None
-        ]
-        kept, dropped = filter_instances(instances, self.config.filters)
-        for instance, drop in dropped:
-            job.reject(job.answered_by, drop.reason, _render(instance), drop.details)
+        job = self.jobs.new_job(row)
+        kept = await self.jobs.run(job)
         if self._done() >= self.config.num_instructions:
             return  # the target was reached meanwhile: leave this instruction pending
-        provenance = Provenance(models=job.models, prompts=job.prompts, calls=job.calls)
-        examples = [
-            Example(
-                id=f"{row.id}-{number}",
-                instruction_id=row.id,
-                instruction=row.instruction,
-                input=instance.input,
-                output=instance.output,
-                is_classification=job.is_classification,
-                provenance=provenance,
-            )
-            for number, instance in enumerate(kept)
-        ]
+        examples = job.examples(kept)
         if not examples:
             job.reject(job.answered_by, NO_VALID_INSTANCES, "")
         self.store.add_examples(examples)
@@ -403,20 +274,6 @@ class Pipeline:
         )
         self._stop.set()
 
-    async def _shutdown(self) -> None:
-        for teacher in {id(t): t for t in self.teachers.values()}.values():
-            with contextlib.suppress(Exception):
-                await teacher.aclose()
-
-    def _endpoint_stats(self) -> dict[str, dict[str, object]]:
-        """Per-endpoint counters of the teachers that have them (never a key)."""
-        stats: dict[str, dict[str, object]] = {}
-        for teacher in {id(t): t for t in self.teachers.values()}.values():
-            report = getattr(teacher, "endpoint_stats", None)
-            if callable(report):
-                stats.update(report())
-        return stats
-
     def _write_manifest(self, status: RunStatus, elapsed: float | None = None) -> None:
         manifest = build_manifest(
             self.store.state,
@@ -426,19 +283,10 @@ class Pipeline:
             previous=read_manifest(self.out),
             elapsed_s=elapsed,
             cost_usd=self.budget.cost(),
-            endpoints=self._endpoint_stats(),
+            endpoints=self.teachers.endpoint_stats(),
             stop_reason=self._stop_reason,
         )
         self.store.write_manifest(manifest)
-
-
-def _render(instance: Instance) -> str:
-    return f"{instance.input} -> {instance.output}" if instance.input else instance.output
-
-
-def _teacher_note(teachers: dict[str, Teacher]) -> str:
-    concurrency = min(teacher.max_concurrency for teacher in teachers.values())
-    return "serial" if concurrency == 1 else f"x{concurrency}"
 
 
 def run_pipeline(

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #: a stage's name: the built-in ones below, or any stage added to the sequence
 Stage = str
 STAGES: tuple[Stage, ...] = ("instructions", "classify", "inputs", "outputs")
+#: a run's state in its manifest
+RunStatus = Literal["running", "complete", "stopped", "failed"]
 
 
 class Record(BaseModel):
@@ -165,7 +167,7 @@ class Manifest(Record):
     tool_version: str
     created_at: str
     updated_at: str
-    status: Literal["running", "complete", "stopped", "failed"]
+    status: RunStatus
     config: dict[str, Any]
     fingerprint: dict[str, str]
     package_versions: dict[str, str]
@@ -181,7 +183,7 @@ class RunResult(Record):
     """What a finished (or stopped) run holds: what ``run_pipeline`` returns, the CLI prints."""
 
     out: Path
-    status: Literal["running", "complete", "stopped", "failed"]
+    status: RunStatus
     target: int
     instructions_done: int
     examples: int

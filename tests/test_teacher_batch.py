@@ -11,10 +11,15 @@ from typing import Any
 
 import pytest
 
-from selfinstruct.config import TeacherConfig
 from selfinstruct.errors import TeacherError
 from selfinstruct.teachers import Message, Request, Teacher, make_teacher
-from selfinstruct.teachers.openai_batch import OpenAIBatchTeacher, custom_id, request_body
+from selfinstruct.teachers.choice import parse_teacher_config
+from selfinstruct.teachers.openai_batch import (
+    OpenAIBatchConfig,
+    OpenAIBatchTeacher,
+    custom_id,
+)
+from selfinstruct.teachers.openai_wire import request_body
 from tests.support.batch_server import BatchServer
 from tests.support.openai_server import Kind, Reply, echo_responder, prompt_text
 
@@ -40,7 +45,7 @@ def server() -> Iterator[BatchServer]:
 
 
 def teacher_for(server: BatchServer, batch_dir: Path | None, **fields: Any) -> OpenAIBatchTeacher:
-    config = TeacherConfig.model_validate(
+    config = parse_teacher_config(
         {
             "kind": "openai-batch",
             "base_url": server.base_url,
@@ -75,7 +80,7 @@ def journal(batch_dir: Path, name: str) -> list[dict[str, Any]]:
 
 
 def test_factory_and_defaults() -> None:
-    config = TeacherConfig(kind="openai-batch", base_url=["http://127.0.0.1:9/v1"], model="m")
+    config = OpenAIBatchConfig(base_url=["http://127.0.0.1:9/v1"], model="m")
     teacher = make_teacher(config)
     assert isinstance(teacher, OpenAIBatchTeacher)
     assert isinstance(teacher, Teacher)
@@ -99,7 +104,7 @@ def test_coalesces_into_few_batches_and_answers_the_right_callers(server, tmp_pa
         assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
         body = line["body"]
         assert "n" not in body and body["model"] == "scripted-model" and body["seed"] == 7
-        assert line["custom_id"] == custom_id("/v1/chat/completions", body)
+        assert line["custom_id"] == custom_id("/v1/chat/completions", body, "outputs")
     # the journal: 3 batches submitted then completed, 25 answers
     batches = journal(tmp_path / "b", "batches.jsonl")
     assert sorted(row["status"] for row in batches) == ["completed"] * 3 + ["submitted"] * 3
@@ -240,7 +245,7 @@ def test_a_torn_journal_line_is_skipped(server, tmp_path) -> None:
     assert teacher.answered_from_journal == 1
     rows = journal_tolerant(tmp_path / "results.jsonl")
     assert [row["custom_id"] for row in rows][-1] == custom_id(
-        "/v1/chat/completions", request_body("chat", "scripted-model", chat(2))
+        "/v1/chat/completions", request_body("chat", "scripted-model", chat(2)), "outputs"
     )
 
 
@@ -265,8 +270,7 @@ def test_api_key_is_sent_but_never_written(server, tmp_path) -> None:
 def test_unreachable_server_fails_every_caller(tmp_path) -> None:
     with BatchServer() as doomed:
         url = doomed.base_url
-    config = TeacherConfig(
-        kind="openai-batch", base_url=[url], model="m", batch_flush_s=0.01, max_retries=1
+    config = OpenAIBatchConfig(base_url=[url], model="m", batch_flush_s=0.01, max_retries=1
     )
     teacher = OpenAIBatchTeacher(config, batch_dir=tmp_path, backoff_base_s=0.01)
     results = run(teacher, gather([chat(1), chat(2)]))

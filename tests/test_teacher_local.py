@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from selfinstruct.config import TeacherConfig
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.teachers import make_teacher
 from selfinstruct.teachers.base import Message, Request, Teacher
-from selfinstruct.teachers.local import LocalTeacher, usable_cores
+from selfinstruct.teachers.choice import parse_teacher_config
+from selfinstruct.teachers.local import LocalConfig, LocalTeacher, usable_cores
 from selfinstruct.teachers.model_file import (
     EMBEDDED_MODEL_NAME,
     embedded_model_path,
@@ -49,7 +49,7 @@ def run(coro):
 @pytest.fixture(scope="module")
 def teacher():
     needs_embedded_model()
-    teacher = LocalTeacher(TeacherConfig(kind="local", n_ctx=512), seed=1234)
+    teacher = LocalTeacher(LocalConfig(n_ctx=512), seed=1234)
     run(teacher.start())
     yield teacher
     run(teacher.aclose())
@@ -66,10 +66,10 @@ def test_is_a_teacher_with_honest_concurrency(teacher):
 
 
 def test_factory_builds_the_local_teacher_by_default():
-    built = make_teacher(TeacherConfig())
+    built = make_teacher(parse_teacher_config({}))
     assert isinstance(built, LocalTeacher)
     assert built.model == EMBEDDED_MODEL_NAME
-    named = make_teacher(TeacherConfig(kind="local", model="smol", api="chat", n_threads=1))
+    named = make_teacher(LocalConfig(model="smol", api="chat", n_threads=1))
     assert (named.model, named.api, named.n_threads) == ("smol", "chat", 1)
 
 
@@ -190,7 +190,7 @@ def test_max_tokens_is_clamped_to_the_context(teacher):
 
 def test_missing_model_path_names_the_path(tmp_path: Path):
     missing = tmp_path / "nope" / "model.gguf"
-    teacher = LocalTeacher(TeacherConfig(kind="local", model_path=missing))
+    teacher = LocalTeacher(LocalConfig(model_path=missing))
     assert teacher.model == "model"
     with pytest.raises(TeacherUnavailable, match=re.escape(str(missing))):
         run(teacher.start())
@@ -200,13 +200,13 @@ def test_not_a_gguf_file_is_unavailable(tmp_path: Path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"this is not a model" * 100)
     with pytest.raises(TeacherUnavailable, match=r"bad\.gguf"):
-        run(LocalTeacher(TeacherConfig(kind="local", model_path=bad)).start())
+        run(LocalTeacher(LocalConfig(model_path=bad)).start())
 
 
 def test_missing_llama_cpp_says_how_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "llama_cpp", None)
     with pytest.raises(TeacherUnavailable, match="make install"):
-        run(LocalTeacher(TeacherConfig(kind="local")).start())
+        run(LocalTeacher(LocalConfig()).start())
 
 
 def test_missing_embedded_model_says_how_to_install(monkeypatch):
@@ -220,7 +220,7 @@ def test_missing_embedded_model_says_how_to_install(monkeypatch):
 @slow
 def test_complete_before_start_and_after_close():
     needs_embedded_model()
-    teacher = LocalTeacher(TeacherConfig(kind="local"))
+    teacher = LocalTeacher(LocalConfig())
     request = Request(stage="outputs", prompt="Hi", max_tokens=2)
     with pytest.raises(TeacherError, match="not started"):
         run(teacher.complete(request))

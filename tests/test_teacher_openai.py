@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from selfinstruct.config import TeacherConfig
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.teachers import Message, Request, Teacher, make_teacher
-from selfinstruct.teachers.openai import OpenAICompletion, OpenAITeacher
+from selfinstruct.teachers.choice import parse_teacher_config
+from selfinstruct.teachers.openai import OpenAICompletion, OpenAIConfig, OpenAITeacher
 from tests.support import Reply, ScriptedOpenAIServer
 
 from .conftest import run_teacher as run
@@ -23,7 +23,7 @@ PROMPT = Request(stage="instructions", prompt="Task 1: Say hi.\nTask 2:")
 
 
 def teacher_for(urls: str | list[str], **fields: Any) -> OpenAITeacher:
-    config = TeacherConfig.model_validate(
+    config = parse_teacher_config(
         {"base_url": urls, "model": "scripted-model", "max_retries": 3, **fields}
     )
     return OpenAITeacher(config, backoff_base_s=0.01, backoff_max_s=0.05)
@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 def test_is_a_teacher_and_built_by_make_teacher() -> None:
-    config = TeacherConfig(base_url=["http://127.0.0.1:1/v1"], model="m")
+    config = OpenAIConfig(base_url=["http://127.0.0.1:1/v1"], model="m")
     teacher = make_teacher(config)
     assert isinstance(teacher, OpenAITeacher)
     assert isinstance(teacher, Teacher)
@@ -195,7 +195,7 @@ def test_retry_after_is_honoured() -> None:
 
 
 def test_retry_after_is_capped() -> None:
-    config = TeacherConfig(base_url=["x"], model="m", max_retries=1)
+    config = OpenAIConfig(base_url=["x"], model="m", max_retries=1)
     with ScriptedOpenAIServer(faults=["429"], retry_after_s=60) as server:
         config = config.model_copy(update={"base_url": [server.base_url]})
         teacher = OpenAITeacher(config, backoff_base_s=0.01, max_retry_after_s=0.05)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any
 
 from selfinstruct import __version__
 from selfinstruct.config import RunConfig
-from selfinstruct.records import Counts, Manifest
+from selfinstruct.records import Counts, Manifest, RunStatus
 from selfinstruct.run.store import RunState
-
-RunStatus = Literal["running", "complete", "stopped", "failed"]
 
 #: distributions whose versions every manifest records (when installed)
 RECORDED_PACKAGES = ("openai", "pydantic", "rouge-score", "rapidfuzz", "llama-cpp-python", "vllm")

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfinstruct.errors import InputError
-from selfinstruct.records import Example, Instruction, Manifest, Rejection, TeacherCall, Usage
+from selfinstruct.records import (
+    Example,
+    Instruction,
+    Manifest,
+    Rejection,
+    RunResult,
+    RunStatus,
+    TeacherCall,
+    Usage,
+)
 from selfinstruct.run.files import (
     EXAMPLES,
     INSTRUCTIONS,
@@ -54,6 +63,33 @@ class RunState:
     @property
     def pending(self) -> list[Instruction]:
         return [row for row in self.instructions if row.id not in self.finished]
+
+    def result(
+        self, out: Path, status: RunStatus, target: int, elapsed_s: float, stop_reason: str | None
+    ) -> RunResult:
+        """What a session ends with, for the caller (the CLI prints it)."""
+        return RunResult(
+            out=out,
+            status=status,
+            target=target,
+            instructions_done=len(self.with_examples),
+            examples=len(self.example_ids),
+            rejected_by_reason=dict(self.rejected_by_reason),
+            usage=dict(self.usage),
+            elapsed_s=elapsed_s,
+            stop_reason=stop_reason,
+            notes=self.repaired,
+        )
+
+    def new_call_id(self, base: str) -> str:
+        """A call id unique in the run: ``base``, else ``base~2``, ``base~3``... (a call made
+        again after a resume, or one still in flight, keeps its own id)."""
+        ident, attempt = base, 1
+        while ident in self.call_ids:
+            attempt += 1
+            ident = f"{base}~{attempt}"
+        self.call_ids.add(ident)
+        return ident
 
     def record_call(self, call: TeacherCall) -> None:
         if call.id:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from selfinstruct.config import RunConfig, SamplingConfig, StageConfig
 from selfinstruct.prompts import PromptTemplate
-from selfinstruct.records import Instruction, Rejection, SeedTask
+from selfinstruct.records import Example, Instance, Instruction, Provenance, Rejection, SeedTask
 from selfinstruct.teachers.base import Api, Completion, Request
 
 _SPACES = re.compile(r"\s+")
@@ -90,6 +90,19 @@ class Round:
     candidates: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
+    def reject(
+        self, stage: str, reason: str, candidate: str, details: dict[str, Any] | None = None
+    ) -> None:
+        self.rejections.append(
+            Rejection(
+                stage=stage,
+                reason=reason,
+                candidate=candidate,
+                request=self.number,
+                details=details or {},
+            )
+        )
+
 
 @dataclass
 class Job:
@@ -119,6 +132,33 @@ class Job:
                 details={"instruction": self.instruction.instruction, **(details or {})},
             )
         )
+
+    def answered(self) -> list[Instance]:
+        """The drafts that have an output, as instances (what the instance filters judge)."""
+        drafts = [draft for draft in self.drafts if draft.output is not None]
+        return [Instance(input=draft.input, output=draft.output or "") for draft in drafts]
+
+    def examples(self, kept: list[Instance]) -> list[Example]:
+        """The job's rows for ``examples.jsonl``, numbered in order, with their provenance."""
+        row = self.instruction
+        provenance = Provenance(models=self.models, prompts=self.prompts, calls=self.calls)
+        return [
+            Example(
+                id=f"{row.id}-{number}",
+                instruction_id=row.id,
+                instruction=row.instruction,
+                input=instance.input,
+                output=instance.output,
+                is_classification=self.is_classification,
+                provenance=provenance,
+            )
+            for number, instance in enumerate(kept)
+        ]
+
+
+def render_instance(input_text: str, output: str) -> str:
+    """An instance as one rejection candidate: ``input -> output``, or the output alone."""
+    return f"{input_text} -> {output}" if input_text else output
 
 
 J = TypeVar("J", contravariant=True)  # Round for stage 1, Job for the rest

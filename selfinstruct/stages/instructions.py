@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from selfinstruct.records import Rejection
 from selfinstruct.stages.base import Round, StageContext, Template, one_line, request_seed
 from selfinstruct.stages.text import (
     FENCE_RE,
@@ -70,15 +69,8 @@ class InstructionStage:
         items = parse_task_list(completion.text, truncated=completion.finish_reason == "length")
         job.candidates = [one_line(item) for item in items][: self.num_new]
         if not job.candidates:
-            job.rejections.append(
-                Rejection(
-                    stage=self.name,
-                    reason="unparseable",
-                    candidate=completion.text[:1000],
-                    request=job.number,
-                    details={"finish_reason": completion.finish_reason},
-                )
-            )
+            details = {"finish_reason": completion.finish_reason}
+            job.reject(self.name, "unparseable", completion.text[:1000], details)
 
 
 # ------------------------------------------------------------ the reply's parser

@@ -11,7 +11,14 @@ import re
 from typing import ClassVar
 
 from selfinstruct.records import SeedTask
-from selfinstruct.stages.base import Job, StageContext, Template, one_line, request_seed
+from selfinstruct.stages.base import (
+    Job,
+    StageContext,
+    Template,
+    one_line,
+    render_instance,
+    request_seed,
+)
 from selfinstruct.stages.text import B, opens_fence, split_lines
 from selfinstruct.teachers.base import Completion, Request
 
@@ -71,8 +78,7 @@ class OutputStage:
             text, problem = read_output(completion)
             if problem is not None:
                 job.drafts.remove(draft)
-                shown = f"{draft.input} -> {text}" if draft.input else text
-                job.reject(self.name, problem, shown)
+                job.reject(self.name, problem, render_instance(draft.input, text))
                 continue
             draft.output = text
 

@@ -10,9 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from selfinstruct.records import Stage, Usage
 
 Api = Literal["chat", "completions"]
+
+
+class TeacherSettings(BaseModel):
+    """What every backend's config has. Each backend module subclasses it with its own fields
+    and ``kind: Literal["<its kind>"]``; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    kind: str = Field(description="Which backend answers: openai, openai-batch, local or vllm.")
+    model: str | None = Field(
+        default=None, description="Model name (unset: discovered from the server, or the default)."
+    )
+    api: Api = Field(default="chat", description="chat (messages) or completions (a prompt).")
+    max_concurrency: int = Field(
+        default=8, ge=1, le=4096, description="Requests in flight at once (an upper bound)."
+    )
+    timeout_s: float = Field(default=120.0, gt=0, description="Seconds one request may take.")
+    max_retries: int = Field(
+        default=6, ge=0, le=100, description="Retries of a request that failed transiently."
+    )
 
 
 @dataclass(frozen=True)

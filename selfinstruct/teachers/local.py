@@ -24,19 +24,21 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from selfinstruct.config import TeacherConfig
+from pydantic import Field
+
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.records import Usage
-from selfinstruct.teachers.base import Api, Completion, Request
+from selfinstruct.teachers.base import Api, Completion, Request, TeacherSettings
+from selfinstruct.teachers.batching import one_line as _one_line
 from selfinstruct.teachers.model_file import (
     EMBEDDED_MODEL_NAME,
     embedded_model_path,
     resolve_model_path,
 )
 
-__all__ = ["LocalTeacher", "embedded_model_path", "usable_cores"]
+__all__ = ["LocalConfig", "LocalTeacher", "embedded_model_path", "usable_cores"]
 
 #: memory for llama.cpp prompt states kept between requests (a 135M model's is ~50 MB)
 PROMPT_CACHE_BYTES = 1 << 30
@@ -59,9 +61,21 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+class LocalConfig(TeacherSettings):
+    """The embedded CPU teacher: llama.cpp running a GGUF model in this process."""
+
+    kind: Literal["local"] = Field(default="local", description="llama.cpp in this process.")
+    api: Api = Field(
+        default="completions",
+        description="completions (a prompt; small models follow it best) or chat.",
+    )
+    model_path: Path | None = Field(
+        default=None, description="GGUF model file (unset: the embedded SmolLM2-135M)."
+    )
+    n_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads (unset: every core this process may use)."
+    )
+    n_ctx: int = Field(default=2048, ge=256, description="Context length in tokens.")
 
 
 class LocalTeacher:
@@ -73,9 +87,9 @@ class LocalTeacher:
 
     max_concurrency: int = 1
 
-    def __init__(self, config: TeacherConfig, *, seed: int | None = None) -> None:
+    def __init__(self, config: LocalConfig, *, seed: int | None = None) -> None:
         self.config = config
-        self.api: Api = config.resolved_api()
+        self.api: Api = config.api
         self.model_path: Path | None = config.model_path
         if config.model is not None:
             self.model = config.model

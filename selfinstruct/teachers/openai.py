@@ -1,9 +1,10 @@
 """The OpenAI-compatible teacher: OpenAI itself, vLLM's or llama.cpp's server, any ``/v1`` API.
 
-Transport only, with the official ``openai`` SDK (``AsyncOpenAI``). The SDK's own retries are
-off; this module retries (tenacity) on 429, 408, any 5xx, timeouts, connection errors and
-malformed answers (unparseable body, no choices), with exponential backoff and jitter, and
-waits what a ``Retry-After`` header asks. Other 4xx fail at once.
+Transport only, with the official ``openai`` SDK (``AsyncOpenAI``) and the wire format of
+:mod:`~selfinstruct.teachers.openai_wire` (body, ``X-Selfinstruct-Stage`` header, parsing,
+error classification, :class:`~selfinstruct.teachers.openai_wire.RetryPolicy`). The SDK's own
+retries are off; this module retries (tenacity) what the wire module calls retryable (429,
+408, 5xx, timeouts, connection errors, malformed answers) and fails other 4xx at once.
 
 Requests are bounded by an :class:`~selfinstruct.teachers.adaptive.AdaptiveLimiter` (a
 request keeps its slot while it backs off, so a rate-limited server sees less load, not more):
@@ -11,42 +12,55 @@ with ``adaptive_concurrency`` its limit moves AIMD-style within ``[1, max_concur
 (halved on a 429, grown while latency holds), else it is fixed at ``max_concurrency``. They are
 spread over the configured base URLs by an :class:`~selfinstruct.teachers.endpoints.EndpointPool`
 (fewest in flight first, an optional per-endpoint cap, and endpoints that keep failing taken out
-of rotation for a cool-down; see :meth:`OpenAITeacher.endpoint_stats`). It never sends ``n`` > 1
-or a list ``prompt`` (llama.cpp's server rejects both). No error message ever holds the API key.
+of rotation for a cool-down; see :meth:`OpenAITeacher.endpoint_stats`). No error message ever
+holds the API key.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
-import os
-import random
-import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import openai
+from pydantic import Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from selfinstruct.config import TeacherConfig
-from selfinstruct.errors import TeacherError, TeacherUnavailable
-from selfinstruct.records import Usage
+from selfinstruct.errors import TeacherError
+from selfinstruct.teachers import openai_wire as wire
 from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
 from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
+from selfinstruct.teachers.openai_wire import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
+
+__all__ = [
+    "DEFAULT_BASE_URL", "PLACEHOLDER_API_KEY", "REQUESTS_PER_CLIENT",
+    "OpenAICompletion", "OpenAIConfig", "OpenAITeacher",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-#: sent when no API key is configured: local servers need none, but the SDK insists on one
-PLACEHOLDER_API_KEY = "not-needed"
-#: the URL the SDK uses when no base URL is configured
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: concurrent requests per SDK client: httpx's connection pool costs O(connections) CPU per
 #: request, so high concurrency is spread over several clients (shards) per base URL
 REQUESTS_PER_CLIENT = 32
+
+
+class OpenAIConfig(wire.OpenAIClientSettings):
+    """The online OpenAI-compatible teacher: OpenAI itself, vLLM's or llama.cpp's server."""
+
+    kind: Literal["openai"] = Field(
+        default="openai", description="An OpenAI-compatible HTTP API, one request at a time."
+    )
+    max_concurrency_per_endpoint: int | None = Field(
+        default=None, ge=1, le=4096,
+        description="Cap on requests in flight per base URL (unset: only max_concurrency).",
+    )  # fmt: skip
+    adaptive_concurrency: bool = Field(
+        default=True,
+        description="Halve concurrency on HTTP 429, grow it while latency holds (AIMD).",
+    )
 
 
 @dataclass(frozen=True)
@@ -57,12 +71,12 @@ class OpenAICompletion(Completion):
     choices: int = 1
 
 
-class _Malformed(Exception):
-    """The server answered 2xx, but not with a usable completion."""
-
-
 class _NoEndpoint(Exception):
     """Every endpoint was out of rotation (or at its cap) for as long as an attempt may wait."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _NoEndpoint) or wire.is_retryable(exc)
 
 
 class OpenAITeacher:
@@ -80,7 +94,7 @@ class OpenAITeacher:
 
     def __init__(
         self,
-        config: TeacherConfig,
+        config: OpenAIConfig,
         *,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
@@ -90,16 +104,19 @@ class OpenAITeacher:
         cooldown_max_s: float = 60.0,
     ) -> None:
         self.config = config
-        self.api: Api = config.resolved_api()
+        self.api: Api = config.api
         self.model: str = config.model or ""
         self.max_concurrency: int = config.max_concurrency
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
-        self.max_retry_after_s = max_retry_after_s
+        self.retry = wire.RetryPolicy(
+            max_retries=config.max_retries,
+            base_s=backoff_base_s,
+            max_s=backoff_max_s,
+            max_retry_after_s=max_retry_after_s,
+        )
         self.requests_sent = 0
         self.retries = 0
         self.failures = 0
-        self._key = config.api_key.get_secret_value() if config.api_key is not None else ""
+        self._key = config.key()
         self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
         self._urls = list(dict.fromkeys(u.rstrip("/") for u in config.base_url)) or [
             DEFAULT_BASE_URL
@@ -115,12 +132,7 @@ class OpenAITeacher:
         )
 
     def _client(self, url: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            base_url=url,
-            api_key=self._key or PLACEHOLDER_API_KEY,
-            max_retries=0,
-            timeout=self.config.timeout_s,
-        )
+        return wire.make_client(url, self._key, self.config.timeout_s)
 
     # -- counters --------------------------------------------------------------------------
 
@@ -149,31 +161,14 @@ class OpenAITeacher:
         """Discover the served model (``GET /models``) when the config names none."""
         if self.model:
             return
-        timeout = min(self.config.timeout_s, 30.0)
-        reasons: list[str] = []
-        for endpoint in self.pool.endpoints:  # one client per URL
-            try:
-                page = await endpoint.clients[0].models.list(timeout=timeout)
-                ids = [m.id for m in (getattr(page, "data", None) or []) if getattr(m, "id", None)]
-            except openai.APIStatusError as exc:
-                reasons.append(
-                    f"no model list at {endpoint.url} ({self._describe(exc, endpoint.url)}); "
-                    "pass --model"
-                )
-                continue
-            except (openai.APIError, ValueError) as exc:
-                reasons.append(self._describe(exc, endpoint.url))
-                continue
-            if ids:
-                self.model = str(ids[0])
-                log.info("discovered model %s at %s", self.model, endpoint.url)
-                return
-            reasons.append(f"no model served at {endpoint.url}; pass --model")
-        raise TeacherUnavailable(self._scrub("; ".join(reasons)))
+        clients = [(endpoint.url, endpoint.clients[0]) for endpoint in self.pool.endpoints]
+        self.model, url = await wire.discover_model(clients, self.config.timeout_s, self._key)
+        log.info("discovered model %s at %s", self.model, url)
 
     async def complete(self, request: Request) -> Completion:
         """One request, retried on transient failures; TeacherError when it fails for good."""
-        kwargs = self._arguments(request)
+        body = wire.request_body(self.api, self.model, request)  # ValueError: a wrong shape
+        headers = wire.request_headers(request)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=self._wait,
@@ -183,8 +178,8 @@ class OpenAITeacher:
         )
         async with self.limiter.slot():
             try:
-                return await retrying(self._attempt, kwargs, [])
-            except (openai.OpenAIError, _Malformed, _NoEndpoint, ValueError) as exc:
+                return await retrying(self._attempt, body, headers, [])
+            except (openai.OpenAIError, wire.MalformedResponse, _NoEndpoint) as exc:
                 self.failures += 1
                 url = getattr(exc, "_teacher_url", self._urls[0])
                 message = self._describe(exc, url)
@@ -203,29 +198,9 @@ class OpenAITeacher:
 
     # -- one attempt -----------------------------------------------------------------------
 
-    def _arguments(self, request: Request) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-        }
-        if self.api == "chat":
-            if request.messages is None:
-                raise ValueError("this teacher uses the chat API: the request needs messages")
-            kwargs["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-        else:
-            if request.prompt is None:
-                raise ValueError(
-                    "this teacher uses the completions API: the request needs a prompt"
-                )
-            kwargs["prompt"] = request.prompt
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
-        if request.seed is not None:
-            kwargs["seed"] = request.seed
-        return kwargs
-
-    async def _attempt(self, kwargs: dict[str, Any], failed_on: list[str]) -> OpenAICompletion:
+    async def _attempt(
+        self, body: dict[str, Any], headers: dict[str, str], failed_on: list[str]
+    ) -> OpenAICompletion:
         """One HTTP request on the best endpoint (a retry avoids the one that just failed),
         waiting up to ``timeout_s`` while every endpoint is out of rotation or at its cap."""
         try:
@@ -242,17 +217,17 @@ class OpenAITeacher:
         try:
             if self.api == "chat":
                 response: Any = await lease.client.chat.completions.create(
-                    model=self.model, **kwargs
+                    **body, extra_headers=headers
                 )
             else:
-                response = await lease.client.completions.create(model=self.model, **kwargs)
+                response = await lease.client.completions.create(**body, extra_headers=headers)
             latency = time.perf_counter() - started
             completion = self._parse(response, latency)
             outcome = "ok"
             self.limiter.on_success(latency)
             return completion
-        except (openai.OpenAIError, _Malformed) as exc:
-            outcome = _outcome(exc)
+        except (openai.OpenAIError, wire.MalformedResponse) as exc:
+            outcome = wire.endpoint_health(exc)
             if isinstance(exc, openai.APIStatusError) and exc.status_code == 429:
                 self.limiter.on_overload(epoch)
             failed_on.append(lease.url)
@@ -261,51 +236,24 @@ class OpenAITeacher:
         except ValueError as exc:  # e.g. json.JSONDecodeError: the body is not valid JSON
             outcome = "alive"
             failed_on.append(lease.url)
-            malformed = _Malformed(f"unparseable body ({exc})")
+            malformed = wire.MalformedResponse(f"unparseable body ({exc})")
             malformed._teacher_url = lease.url  # type: ignore[attr-defined]
             raise malformed from exc
         finally:
             self.pool.release(lease, outcome, latency)
 
     def _parse(self, response: Any, latency_s: float) -> OpenAICompletion:
-        if isinstance(response, str):  # the SDK hands back raw text when the body is not JSON
-            raise _Malformed(f"not JSON: {response[:80]!r}")
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise _Malformed("no choices")
-        if len(choices) > 1:
-            log.debug("server returned %d choices for one request; using the first", len(choices))
-        first = choices[0]
-        if self.api == "chat":
-            message = getattr(first, "message", None)
-            if message is None:
-                raise _Malformed("choice has no message")
-            text = getattr(message, "content", None)
-        else:
-            text = getattr(first, "text", None)
-        usage = getattr(response, "usage", None)
-        return OpenAICompletion(
-            text=text if isinstance(text, str) else "",
-            finish_reason=getattr(first, "finish_reason", None),
-            usage=Usage(
-                prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
-                completion_tokens=getattr(usage, "completion_tokens", None) or 0,
-            ),
-            model=getattr(response, "model", None) or self.model,
-            latency_s=latency_s,
-            choices=len(choices),
-        )
+        completion = wire.parse_response(self.api, response, self.model, latency_s)
+        choices = wire.choice_count(response)
+        if choices > 1:
+            log.debug("server returned %d choices for one request; using the first", choices)
+        return OpenAICompletion(**vars(completion), choices=choices)
 
     # -- retry policy ----------------------------------------------------------------------
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        retry_after = _retry_after(exc)
-        if retry_after is not None and retry_after > 0:
-            return min(retry_after, self.max_retry_after_s)
-        exponent = min(state.attempt_number - 1, 60)
-        backoff = self.backoff_base_s * 2**exponent + random.uniform(0, self.backoff_base_s)
-        return min(backoff, self.backoff_max_s)
+        return self.retry.delay(state.attempt_number, exc)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.retries += 1
@@ -322,94 +270,9 @@ class OpenAITeacher:
 
     def _describe(self, exc: BaseException, url: str) -> str:
         """One line naming the endpoint and what went wrong (status and server's message)."""
-        if isinstance(exc, openai.APIStatusError):
-            return f"HTTP {exc.status_code} from {url}: {_server_message(exc)}"
-        if isinstance(exc, openai.APITimeoutError):
-            return f"timed out after {self.config.timeout_s:g}s waiting for {url}"
-        if isinstance(exc, openai.APIConnectionError):
-            return f"cannot reach {url}: {_connection_reason(exc)}"
-        if isinstance(exc, (_Malformed, openai.APIResponseValidationError)):
-            return f"malformed response from {url}: {exc}"
         if isinstance(exc, _NoEndpoint):
             return str(exc)
-        return f"{type(exc).__name__} from {url}: {exc}"
+        return wire.describe(exc, url, self.config.timeout_s)
 
     def _scrub(self, message: str) -> str:
-        """One line, at most 500 characters, with the API key (if any) masked."""
-        if self._key:
-            message = message.replace(self._key, "***")
-        message = " ".join(message.split())
-        return message if len(message) <= 500 else message[:497] + "..."
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 429) or exc.status_code >= 500
-    return isinstance(
-        exc,
-        (openai.APIConnectionError, openai.APIResponseValidationError, _Malformed, _NoEndpoint),
-    )
-
-
-def _outcome(exc: BaseException) -> Outcome:
-    """What a failed attempt says about its endpoint: ``down`` (connection error, timeout,
-    408 or 5xx: count towards taking it out) or ``alive`` (it answered: 429, other 4xx, a
-    malformed body)."""
-    if isinstance(exc, openai.APIStatusError):
-        return "down" if exc.status_code == 408 or exc.status_code >= 500 else "alive"
-    if isinstance(exc, openai.APIConnectionError):  # timeouts included
-        return "down"
-    return "alive"
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    """Seconds a 429/503 asks to wait (``retry-after-ms``, ``retry-after`` seconds or HTTP date)."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if not value:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                continue
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            seconds = (when - datetime.now(timezone.utc)).total_seconds()
-        if math.isfinite(seconds):
-            return max(seconds, 0.0)
-    return None
-
-
-def _server_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("detail") or body.get("error")
-        if message:
-            return str(message)
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:200]
-    return exc.message
-
-
-def _connection_reason(exc: BaseException) -> str:
-    """The root cause of a connection error in a few words, e.g. ``connection refused``."""
-    seen: set[int] = set()
-    reason = ""
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, socket.gaierror) and cause.strerror:
-            return cause.strerror.lower()
-        if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
-            return os.strerror(cause.errno).lower()
-        if str(cause) and str(cause) != "Connection error.":
-            reason = str(cause)
-        cause = cause.__cause__ or cause.__context__
-    return reason or "connection error"
+        return wire.scrub(message, self._key)

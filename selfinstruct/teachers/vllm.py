@@ -2,17 +2,16 @@
 
 The pipeline sends requests one at a time through the async :meth:`VllmTeacher.complete`,
 up to ``max_concurrency`` of them at once. vLLM is fastest when it sees many prompts in one
-call (continuous batching), so a :class:`MicroBatcher` queues the requests, and a single
-worker hands whatever has queued up (after waiting a few milliseconds for stragglers, up to
-``max_batch_size``) to ONE ``LLM.generate`` call in a worker thread, then answers each caller.
+call (continuous batching), so a :class:`~selfinstruct.teachers.batching.Coalescer` queues
+the requests and hands whatever has queued up (after waiting a few milliseconds for
+stragglers, up to ``max_batch_size``) to ONE ``LLM.generate`` call in a worker thread, one
+batch at a time, then answers each caller.
 
 Chat requests are rendered with the model's own chat template and tokenized here, the way
 ``LLM.chat`` does it (template rendered to text, then encoded without adding special tokens),
 so a batch mixing prompts and messages is still one ``generate`` call and every request's
 prompt length is known up front: ``max_tokens`` is clamped to the room left in
 ``max_model_len``, and a prompt that alone does not fit fails on its own, not the whole batch.
-
-:class:`MicroBatcher` knows nothing about vLLM and is tested on its own.
 """
 
 from __future__ import annotations
@@ -20,17 +19,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Literal
 
-from selfinstruct.config import TeacherConfig
+from pydantic import Field
+
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.records import Usage
-from selfinstruct.teachers.base import Api, Completion, Request
-
-T = TypeVar("T")
-R = TypeVar("R")
+from selfinstruct.teachers.base import Api, Completion, Request, TeacherSettings
+from selfinstruct.teachers.batching import Coalescer
+from selfinstruct.teachers.batching import one_line as _one_line
 
 VLLM_INSTALL_HINT = (
     "the vllm teacher needs vLLM and a CUDA GPU: pip install 'selfinstruct[vllm]' on a GPU "
@@ -45,148 +42,20 @@ NO_GPU_HINT = (
 DEFAULT_MAX_BATCH = 256
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+class VllmConfig(TeacherSettings):
+    """The in-process vLLM teacher (needs the ``vllm`` extra and a CUDA GPU)."""
 
-
-@dataclass
-class _Pending(Generic[T, R]):
-    item: T
-    future: asyncio.Future[R] = field(repr=False)
-
-
-class MicroBatcher(Generic[T, R]):
-    """Coalesce concurrent :meth:`submit` calls into batches for a synchronous batch function.
-
-    ``run_batch(items)`` runs in a worker thread, one batch at a time, and returns one result
-    per item, in order. A result that is an exception fails only that item's caller (wrapped in
-    :class:`TeacherError` unless it is one); an exception raised by ``run_batch`` itself fails
-    every caller of the batch with :class:`TeacherError`.
-
-    After the first item of a batch arrives the worker waits ``max_wait_s`` for more, then
-    takes everything queued, up to ``max_batch_size`` items. Items queued while a batch runs
-    form the next one.
-    """
-
-    def __init__(
-        self,
-        run_batch: Callable[[list[T]], Sequence[R | BaseException]],
-        *,
-        max_batch_size: int = DEFAULT_MAX_BATCH,
-        max_wait_s: float = 0.005,
-        name: str = "batch",
-    ) -> None:
-        if max_batch_size < 1:
-            raise ValueError("max_batch_size must be at least 1")
-        self._run_batch = run_batch
-        self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_s
-        self.name = name
-        #: sizes of the batches run so far, in order (for tests, logs and the bench)
-        self.batch_sizes: list[int] = []
-        self._queue: asyncio.Queue[_Pending[T, R] | None] | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
-
-    @property
-    def batches_run(self) -> int:
-        return len(self.batch_sizes)
-
-    async def submit(self, item: T) -> R:
-        """Queue ``item`` and wait for its result."""
-        if self._closed:
-            raise TeacherError(f"the {self.name} batcher is closed")
-        queue = self._ensure_worker()
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        queue.put_nowait(_Pending(item, future))
-        return await future
-
-    def _ensure_worker(self) -> asyncio.Queue[_Pending[T, R] | None]:
-        loop = asyncio.get_running_loop()
-        if (
-            self._queue is None
-            or self._worker is None
-            or self._worker.done()
-            or self._loop is not loop
-        ):
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._work(self._queue), name=f"{self.name}-batcher")
-        return self._queue
-
-    async def _work(self, queue: asyncio.Queue[_Pending[T, R] | None]) -> None:
-        try:
-            while True:
-                first = await queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                if self.max_wait_s > 0 and queue.qsize() < self.max_batch_size - 1:
-                    await asyncio.sleep(self.max_wait_s)
-                stop = False
-                while len(batch) < self.max_batch_size and not queue.empty():
-                    pending = queue.get_nowait()
-                    if pending is None:
-                        stop = True
-                        break
-                    batch.append(pending)
-                await self._run(batch)
-                if stop:
-                    return
-        finally:  # closed, or cancelled with its loop: nobody may wait forever
-            self._fail_queued(queue)
-
-    async def _run(self, batch: list[_Pending[T, R]]) -> None:
-        live = [p for p in batch if not p.future.done()]  # callers that gave up are skipped
-        if not live:
-            return
-        self.batch_sizes.append(len(live))
-        try:
-            results = await asyncio.to_thread(self._run_batch, [p.item for p in live])
-            if len(results) != len(live):
-                raise RuntimeError(f"returned {len(results)} results for {len(live)} items")
-        except BaseException as exc:
-            message = f"{self.name} of {len(live)} failed: {_one_line(exc)}"
-            for pending in live:
-                if not pending.future.done():
-                    error = TeacherError(message)
-                    error.__cause__ = exc
-                    pending.future.set_exception(error)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for pending, result in zip(live, results, strict=True):
-            if pending.future.done():
-                continue
-            if isinstance(result, TeacherError):
-                pending.future.set_exception(result)
-            elif isinstance(result, BaseException):
-                error = TeacherError(_one_line(result))
-                error.__cause__ = result
-                pending.future.set_exception(error)
-            else:
-                pending.future.set_result(result)
-
-    def _fail_queued(self, queue: asyncio.Queue[_Pending[T, R] | None]) -> None:
-        while not queue.empty():
-            pending = queue.get_nowait()
-            if pending is not None and not pending.future.done():
-                pending.future.set_exception(TeacherError(f"the {self.name} batcher was closed"))
-
-    async def aclose(self) -> None:
-        """Let the batch in flight finish, fail whatever is still queued, stop the worker."""
-        self._closed = True
-        worker, queue = self._worker, self._queue
-        self._worker = None
-        if worker is None or queue is None or worker.done():
-            return
-        if self._loop is asyncio.get_running_loop():
-            queue.put_nowait(None)
-            await worker
-        else:  # the worker's loop is gone or elsewhere: nothing left to wait for here
-            worker.cancel()
+    kind: Literal["vllm"] = Field(default="vllm", description="The in-process vLLM engine.")
+    api: Api = Field(
+        default="completions", description="completions (a prompt) or chat (the model's template)."
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split over.")
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may take."
+    )
+    max_model_len: int | None = Field(
+        default=None, description="Context length (unset: the model's own)."
+    )
 
 
 class VllmTeacher:
@@ -198,14 +67,14 @@ class VllmTeacher:
 
     def __init__(
         self,
-        config: TeacherConfig,
+        config: VllmConfig,
         *,
         seed: int | None = None,
         max_batch_size: int | None = None,
         max_wait_s: float = 0.005,
     ) -> None:
         self.config = config
-        self.api: Api = config.resolved_api()
+        self.api: Api = config.api
         self.model: str = config.model or ""
         self.seed = seed
         batch = max_batch_size or max(DEFAULT_MAX_BATCH, config.max_concurrency)
@@ -217,13 +86,22 @@ class VllmTeacher:
         self._sampling_params: Any = None
         self._tokenizer: Any = None
         self._max_model_len: int | None = config.max_model_len
-        self._batcher: MicroBatcher[Request, Completion] = MicroBatcher(
-            self._run_batch, max_batch_size=batch, max_wait_s=max_wait_s, name="vllm batch"
+        self._batcher: Coalescer[Request, Completion] = Coalescer(
+            self._run_batch_in_thread,
+            max_items=batch,
+            max_wait_s=max_wait_s,
+            max_running=1,
+            name="vllm batch",
         )
 
     @property
-    def batcher(self) -> MicroBatcher[Request, Completion]:
+    def batcher(self) -> Coalescer[Request, Completion]:
         return self._batcher
+
+    async def _run_batch_in_thread(
+        self, requests: list[Request]
+    ) -> list[Completion | BaseException]:
+        return await asyncio.to_thread(self._run_batch, requests)
 
     async def start(self) -> None:
         """Check vLLM and the GPU, then load the model (minutes for a large one)."""

@@ -15,7 +15,7 @@ from selfinstruct.pipeline import Pipeline
 from selfinstruct.stages import DEFAULT_SEQUENCE
 from selfinstruct.stages.base import Job, StageContext, Template
 from selfinstruct.teachers.base import Completion, Request
-from tests.support.openai_server import Reply, ScriptedOpenAIServer, prompt_text
+from tests.support.openai_server import ScriptedOpenAIServer, prompt_text
 from tests.support.scripted_teacher import SelfInstructResponder
 
 from .helpers import read_run
@@ -48,12 +48,10 @@ class ShoutStage:
             draft.output = completion.text.strip()
 
 
-def shouting_responder(kind, body):
-    """The scripted Self-Instruct teacher, plus answers for the shout stage's prompt."""
-    text = prompt_text(kind, body)
-    if "Rewrite in capital letters:" in text:
-        return Reply(text.rsplit("Rewrite in capital letters:", 1)[1].strip().upper())
-    return SelfInstructResponder()(kind, body)
+def shout(kind, body):
+    """The scripted teacher's answer to the shout stage (told by the X-Selfinstruct-Stage
+    header every request carries)."""
+    return prompt_text(kind, body).rsplit("Rewrite in capital letters:", 1)[1].strip().upper()
 
 
 def run(config, out, sequence):
@@ -64,7 +62,7 @@ def run(config, out, sequence):
 def test_a_stage_defined_in_a_test_runs_end_to_end(tmp_path, api):
     template = tmp_path / "shout.txt"
     template.write_text(SHOUT_TEMPLATE, encoding="utf-8")
-    with ScriptedOpenAIServer(shouting_responder) as server:
+    with ScriptedOpenAIServer(SelfInstructResponder(extra={"shout": shout})) as server:
         config = build_config(
             overrides={
                 "teacher.base_url": server.base_url,

@@ -10,9 +10,8 @@ import time
 from click.testing import CliRunner
 
 from selfinstruct.cli import cli
-from selfinstruct.config import TeacherConfig
 from selfinstruct.teachers import Message, Request
-from selfinstruct.teachers.openai import OpenAITeacher
+from selfinstruct.teachers.openai import OpenAIConfig, OpenAITeacher
 from tests.support.openai_server import ScriptedOpenAIServer
 from tests.support.scripted_teacher import SelfInstructResponder
 
@@ -86,7 +85,7 @@ def test_dead_endpoint_gets_few_requests_after_its_death() -> None:
         ScriptedOpenAIServer(latency_s=0.01) as alive,
         ScriptedOpenAIServer(latency_s=0.01) as dying,
     ):
-        config = TeacherConfig.model_validate(
+        config = OpenAIConfig.model_validate(
             {"base_url": [alive.base_url, dying.base_url], "model": "m", "max_concurrency": 8}
         )
         teacher = OpenAITeacher(config, backoff_base_s=0.01, backoff_max_s=0.05)
@@ -116,7 +115,7 @@ def test_a_429_storm_shrinks_the_limit_and_it_grows_back() -> None:
             await teacher.aclose()
 
     with ScriptedOpenAIServer(faults=["429"] * 40, retry_after_s=0.01, latency_s=0.005) as server:
-        config = TeacherConfig.model_validate(
+        config = OpenAIConfig.model_validate(
             {"base_url": server.base_url, "model": "m", "max_concurrency": 16, "max_retries": 20}
         )
         teacher = OpenAITeacher(config, backoff_base_s=0.01, backoff_max_s=0.05)
@@ -132,7 +131,7 @@ def test_a_429_storm_shrinks_the_limit_and_it_grows_back() -> None:
 
 
 def test_fixed_concurrency_when_adaptive_is_off() -> None:
-    config = TeacherConfig.model_validate(
+    config = OpenAIConfig.model_validate(
         {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_concurrency": 40,
          "adaptive_concurrency": False, "max_concurrency_per_endpoint": 10}
     )  # fmt: skip

@@ -22,7 +22,7 @@ def test_generate_with_the_embedded_model(tmp_path, monkeypatch):
     run = read_run(out)
     assert len({row.instruction_id for row in run["examples"]}) == 4
     manifest = run["manifest"]
-    assert manifest.config["teacher"]["kind"] is None  # chosen automatically: local
+    assert manifest.config["teacher"]["kind"] == "local"  # chosen automatically
     assert "llama-cpp-python" in manifest.package_versions
     models = {model for row in run["examples"] for model in row.provenance.models.values()}
     assert models == {"SmolLM2-135M-Instruct.Q4_1"}

@@ -11,9 +11,11 @@ Everything :class:`~tests.support.openai_server.ScriptedOpenAIServer` serves
     POST /v1/batches/{id}/cancel       cancelling -> cancelled
 
 Each line of a batch goes through the same responder (and queued/random faults) as a live
-request: a 2xx reply lands in the output file, an error reply (``Reply(status=400)``, "500",
-"drop", "malformed" ...) in the error file. ``batch_delay_s`` keeps every batch
-``in_progress`` that long; :meth:`BatchServer.hold` keeps them there until :meth:`release`;
+request (the stage, for :func:`~tests.support.openai_server.request_stage`, is the one in
+the line's ``custom_id``): a 2xx reply lands in the output file, an error reply
+(``Reply(status=400)``, "500", "drop", "malformed" ...) in the error file.
+``batch_delay_s`` keeps every batch ``in_progress`` that long; :meth:`BatchServer.hold`
+keeps them there until :meth:`release`;
 ``batch_outcomes`` (e.g. ``["expired"]``) makes the next batches end that way without output.
 """
 
@@ -237,7 +239,7 @@ class BatchServer(ScriptedOpenAIServer):
         output: list[str] = []
         errors: list[str] = []
         for number, line in enumerate(lines, start=1):
-            reply = self.reply_for(kind, line["body"])
+            reply = self.reply_for(kind, line["body"], stage_of(line["custom_id"]))
             request_id = f"req-{batch.id}-{number}"
             if reply.status < 400 and reply.raw_body is None and not reply.drop_connection:
                 rendered = self.render(kind, line["body"], reply, number)
@@ -261,6 +263,12 @@ class BatchServer(ScriptedOpenAIServer):
             batch.completed = len(output)
             batch.failed = len(errors)
             batch.status = "completed"
+
+
+def stage_of(custom_id: Any) -> str | None:
+    """The stage in a selfinstruct line id (``si-<hash>-<stage>``), else ``None``."""
+    parts = str(custom_id).split("-", 2)
+    return parts[2] if len(parts) == 3 and parts[0] == "si" and parts[2] else None
 
 
 def _jsonl(rows: list[str]) -> bytes:

@@ -16,6 +16,10 @@ Faults can be scripted per request (``Reply(status=503)``, ``Reply(drop_connecti
 or drawn at random with ``fault_rate`` from a seeded RNG (see :data:`FAULT_KINDS`).
 ``latency_s`` delays every answer (for throughput benchmarks); ``reject_list_prompts`` and
 ``ignore_n`` mimic llama.cpp's server. Stdlib only: one thread per connection.
+
+The stage a request serves (its ``X-Selfinstruct-Stage`` header; for a Batch API line, the
+stage in its ``custom_id``) is what :func:`request_stage` returns while the responder runs,
+so a responder keeps the two-argument signature and may still answer per stage.
 """
 
 from __future__ import annotations
@@ -78,6 +82,15 @@ class RecordedRequest(NamedTuple):
 
 
 Responder = Callable[[Kind, dict[str, Any]], "Reply | str"]
+
+#: the header naming the stage a request serves (sent by selfinstruct's online teachers)
+STAGE_HEADER = "x-selfinstruct-stage"
+_current = threading.local()
+
+
+def request_stage() -> str | None:
+    """The stage of the request being answered on this thread (``None``: it named none)."""
+    return getattr(_current, "stage", None)
 
 
 def prompt_text(kind: Kind, body: dict[str, Any]) -> str:
@@ -282,8 +295,9 @@ class ScriptedOpenAIServer:
         with self._lock:
             self.in_flight -= 1
 
-    def reply_for(self, kind: Kind, body: dict[str, Any]) -> Reply:
-        """The reply to send: a queued or random fault if any, else the responder's answer."""
+    def reply_for(self, kind: Kind, body: dict[str, Any], stage: str | None = None) -> Reply:
+        """The reply to send: a queued or random fault if any, else the responder's answer
+        (given ``stage`` through :func:`request_stage`)."""
         if (
             self.reject_list_prompts
             and kind == "completions"
@@ -295,7 +309,11 @@ class ScriptedOpenAIServer:
             with self._lock:
                 self.faults_served.append(f"reply:{fault.status}")
             return fault
-        answer = self.responder(kind, body)
+        _current.stage = stage
+        try:
+            answer = self.responder(kind, body)
+        finally:
+            _current.stage = None
         normal = Reply(text=answer) if isinstance(answer, str) else answer
         if fault is None:
             return normal
@@ -447,7 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, kind: Kind, body: dict[str, Any], number: int) -> None:
         server = self.server_ref
-        reply = server.reply_for(kind, body)
+        reply = server.reply_for(kind, body, self.headers.get(STAGE_HEADER))
         delay = server.latency_s + reply.delay_s
         if delay > 0 and server._stopping.wait(delay):
             reply = Reply(drop_connection=True)  # stopping: do not keep the client waiting

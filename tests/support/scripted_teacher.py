@@ -1,17 +1,20 @@
-"""A scripted teacher for the three Self-Instruct stages, for :class:`ScriptedOpenAIServer`.
+"""A scripted teacher for the Self-Instruct stages, for :class:`ScriptedOpenAIServer`.
 
-It reads the request the way a model would (what does the prompt end with?) and answers in
-kind, deterministically (a hash of the request seeds its RNG):
+It knows which stage a request serves from the request itself (the ``X-Selfinstruct-Stage``
+header, or a Batch API line's ``custom_id``: see :func:`request_stage`), never from the
+wording of the prompts, and answers in kind, deterministically (a hash of the request seeds
+its RNG):
 
-* stage 1 (``Task N:`` continuation or a chat "numbered list" request): new tasks made of
-  random words — novel by ROUGE-L — plus, on purpose, a near-copy and a verbatim copy of
-  demonstrations, a too-short one, a blacklisted one and a "Write a program" one, so every
-  filter gets exercised;
-* classification identification (``Is it classification?``): Yes iff the task says "Classify";
-* output-first inputs (``Class label:``): two labels with an input each;
-* input-first inputs (``Input:``): one or two inputs, sometimes ``<noinput>``;
-* outputs (``Output:``, or a chat request that is none of the above): an answer, now and then
-  ``N/A`` so the instance filters have something to drop.
+* ``instructions``: new tasks made of random words (novel by ROUGE-L) as a ``Task N:``
+  continuation when the prompt ends that way, else as a numbered list, plus, on purpose, a
+  near-copy and a verbatim copy of demonstrations, a too-short one, a blacklisted one and a
+  "Write a program" one, so every filter gets exercised;
+* ``classify``: Yes iff the task (the prompt's second-to-last line) says "Classify";
+* ``inputs``: two labels with an input each when the prompt ends with ``Class label:``
+  (output-first), else one input, sometimes ``<noinput>``;
+* ``outputs``: an answer, now and then ``N/A`` so the instance filters have something to drop;
+* any other stage (or none): :data:`GENERIC_REPLY`, unless ``extra`` has a handler for it:
+  ``SelfInstructResponder(extra={"shout": lambda kind, body: Reply(text="HEY")})``.
 
 Use it as ``ScriptedOpenAIServer(SelfInstructResponder())``.
 """
@@ -22,9 +25,16 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.support.openai_server import Kind, Reply, prompt_text
+from tests.support.openai_server import Kind, Reply, prompt_text, request_stage
+
+#: what a stage the responder does not know gets
+GENERIC_REPLY = " OK."
+
+#: a handler for one stage: ``(kind, body) -> Reply`` (or a plain string)
+StageHandler = Callable[[Kind, dict[str, Any]], "Reply | str"]
 
 VERBS = (
     "Explain", "Describe", "Summarize", "List", "Compare", "Rewrite", "Suggest", "Outline",
@@ -53,18 +63,36 @@ LABELS = ("Positive", "Negative", "Neutral")
 class SelfInstructResponder:
     """Callable responder: ``(kind, body) -> Reply``. Thread-safe (no shared mutable state)."""
 
-    def __init__(self, classification_share: float = 0.25, tasks_per_reply: int = 8) -> None:
+    def __init__(
+        self,
+        classification_share: float = 0.25,
+        tasks_per_reply: int = 8,
+        extra: Mapping[str, StageHandler] | None = None,
+    ) -> None:
         self.classification_share = classification_share
         self.tasks_per_reply = tasks_per_reply
+        self.extra = dict(extra or {})
 
-    def __call__(self, kind: Kind, body: dict[str, Any]) -> Reply:
+    def __call__(self, kind: Kind, body: dict[str, Any], stage: str | None = None) -> Reply:
+        stage = stage or request_stage()
+        handler = self.extra.get(stage or "")
+        if handler is not None:
+            answer = handler(kind, body)
+            return Reply(text=answer) if isinstance(answer, str) else answer
         prompt = prompt_text(kind, body).rstrip()
         rng = random.Random(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest())
-        if re.search(r"Task \d+:$", prompt) or "numbered list" in prompt:
-            return self._tasks(prompt, rng, numbered=not prompt.endswith(":"))
-        if prompt.endswith("Is it classification?"):
+        if stage == "instructions":
+            return self._tasks(prompt, rng, numbered=not re.search(r"Task \d+:$", prompt))
+        if stage == "classify":
             task = prompt.splitlines()[-2] if len(prompt.splitlines()) > 1 else ""
             return Reply(text=" Yes" if "Classify" in task else " No")
+        if stage == "inputs":
+            return self._inputs(prompt, rng)
+        if stage == "outputs":
+            return self._output(rng)
+        return Reply(text=GENERIC_REPLY)
+
+    def _inputs(self, prompt: str, rng: random.Random) -> Reply:
         if prompt.endswith("Class label:"):
             first, second = rng.sample(LABELS, 2)
             text = (
@@ -72,11 +100,9 @@ class SelfInstructResponder:
                 f"Class label: {second}\nInput: {_phrase(rng, 9)}."
             )
             return Reply(text=text)
-        if prompt.endswith("Input:"):
-            if rng.random() < 0.2:
-                return Reply(text=" <noinput>")
-            return Reply(text=f" {_phrase(rng, 10)}.")
-        return self._output(rng)
+        if rng.random() < 0.2:
+            return Reply(text=" <noinput>")
+        return Reply(text=f" {_phrase(rng, 10)}.")
 
     def _tasks(self, prompt: str, rng: random.Random, numbered: bool) -> Reply:
         tasks = [self._task(rng) for _ in range(self.tasks_per_reply)]
