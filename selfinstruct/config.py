@@ -64,6 +64,15 @@ class TeacherConfig(Section):
     tensor_parallel_size: int = Field(default=1, ge=1)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     max_model_len: int | None = None
+    enforce_eager: bool | None = Field(
+        default=None,
+        description="skip CUDA graphs/torch.compile (starts in seconds); unset: on CPU only",
+    )
+    kv_cache_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description="KV-cache size in GiB; unset: vLLM's own sizing on a GPU, 2 GiB on CPU",
+    )
     # openai-batch teacher (the OpenAI Batch API: requests coalesced into batch jobs)
     #: where batches.jsonl / results.jsonl live (the pipeline sets ``<out>/batches`` if unset)
     batch_dir: Path | None = None

@@ -30,4 +30,4 @@ export OMP_WAIT_POLICY=PASSIVE
 export VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
 "$VENV/bin/python" tests/vllm/make_checkpoint.py "$CHECKPOINT"
 export SELFINSTRUCT_VLLM_CHECKPOINT="$PWD/$CHECKPOINT"
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m vllm tests/vllm "$@"
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m vllm "${@:-tests/vllm}"
