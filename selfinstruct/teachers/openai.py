@@ -32,6 +32,7 @@ from selfinstruct.errors import TeacherError
 from selfinstruct.teachers import openai_wire as wire
 from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
+from selfinstruct.teachers.capabilities import probe_server
 from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
 from selfinstruct.teachers.openai_wire import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
 
@@ -60,6 +61,11 @@ class OpenAIConfig(wire.OpenAIClientSettings):
     adaptive_concurrency: bool = Field(
         default=True,
         description="Halve concurrency on HTTP 429, grow it while latency holds (AIMD).",
+    )
+    probe_capabilities: bool = Field(
+        default=True,
+        description="At start, find out with a few tiny requests whether each server honours "
+        "n, list prompts, seed and JSON schemas (recorded in the manifest).",
     )
 
 
@@ -117,6 +123,8 @@ class OpenAITeacher:
         self.retries = 0
         self.failures = 0
         self._key = config.key()
+        #: per base URL, what :meth:`probe` found the server honours
+        self.capabilities: dict[str, dict[str, bool | None]] = {}
         self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
         self._urls = list(dict.fromkeys(u.rstrip("/") for u in config.base_url)) or [
             DEFAULT_BASE_URL
@@ -146,10 +154,24 @@ class OpenAITeacher:
         """How many requests may run at once now (moves when adaptive; <= max_concurrency)."""
         return self.limiter.limit
 
-    def endpoint_stats(self) -> dict[str, dict[str, int | bool | float]]:
+    def endpoint_stats(self) -> dict[str, dict[str, Any]]:
         """Per base URL: sent, ok, failed, in_flight, healthy, ejections, cooldown_left_s,
-        mean_latency_s (attempts, retries included). Never holds a key."""
-        return self.pool.stats()
+        mean_latency_s (attempts, retries included), and the probed ``capabilities``. Never
+        holds a key."""
+        stats: dict[str, dict[str, Any]] = dict(self.pool.stats())
+        for url, capabilities in self.capabilities.items():
+            stats[url] = {**stats.get(url, {}), "capabilities": capabilities}
+        return stats
+
+    async def probe(self) -> None:
+        """What each endpoint honours (:mod:`~selfinstruct.teachers.capabilities`), unless
+        ``probe_capabilities`` is off. Never fails: a probe that cannot run says None."""
+        if not self.config.probe_capabilities:
+            return
+        for endpoint in self.pool.endpoints:
+            found = await probe_server(endpoint.clients[0], self.model, self.api)
+            self.capabilities[endpoint.url] = found
+            log.info("%s honours: %s", endpoint.url, ", ".join(k for k, v in found.items() if v))
 
     @property
     def base_urls(self) -> list[str]:

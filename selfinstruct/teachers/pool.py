@@ -92,8 +92,12 @@ class TeacherPool:
         return completion
 
     async def start(self) -> None:
+        """Start every teacher, then let those that can probe what their servers honour."""
         for teacher in self.teachers:
             await teacher.start()
+            probe = getattr(teacher, "probe", None)
+            if callable(probe):
+                await probe()
 
     async def aclose(self) -> None:
         """Close every teacher; one failing to close does not keep the others open."""

@@ -87,3 +87,6 @@ def test_pipeline_against_llama_cpp_server(tmp_path, llama_server, api):
     assert run["manifest"].status == "complete"
     assert run["manifest"].usage["instructions"].completion_tokens > 0
     assert all(row.provenance.models["instructions"] == "smollm2" for row in run["examples"])
+    # the probe's record: llama.cpp's server ignores n and refuses a list of prompts
+    capabilities = run["manifest"].endpoints[llama_server]["capabilities"]
+    assert capabilities["n"] is False and capabilities["list_prompts"] is False, capabilities

@@ -121,3 +121,6 @@ def test_pipeline_against_a_vllm_server(tmp_path, vllm_server, api):
     assert all(row.provenance.models["instructions"] == MODEL_NAME for row in run["examples"])
     assert API_KEY not in all_text_written(out)
     assert API_KEY not in result.output
+    # the probe's record: vLLM honours n, a list of prompts and per-request seeds
+    capabilities = run["manifest"].endpoints[vllm_server.base_url]["capabilities"]
+    assert capabilities["n"] and capabilities["list_prompts"] and capabilities["seed"], capabilities
