@@ -82,6 +82,18 @@ class StageConfig(Section):
     )
 
 
+class InstructionsStageConfig(StageConfig):
+    """Stage 1 may ask for several replies to one prompt (``n``) where the server honours it."""
+
+    samples: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Replies asked for per stage-1 request (n): the prompt is paid once for "
+        "all of them; a server that ignores n sends one.",
+    )
+
+
 class InputsStageConfig(StageConfig):
     """Stage 2 has two templates: ``prompt`` (input-first) and ``output_first_prompt``
     (classification tasks: a label, then an input)."""
@@ -99,7 +111,7 @@ class StagesConfig(Section):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
     __pydantic_extra__: dict[str, StageConfig] = Field(init=False)
 
-    instructions: StageConfig = Field(default_factory=StageConfig)
+    instructions: InstructionsStageConfig = Field(default_factory=InstructionsStageConfig)
     classify: StageConfig = Field(default_factory=StageConfig)
     inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
     outputs: StageConfig = Field(default_factory=StageConfig)

@@ -145,6 +145,8 @@ class TeacherCall(Record):
     error: str | None = None
     serves: list[str] = Field(default_factory=list)
     text: str | None = None
+    #: the further choices' texts when one request asked for several (``n``)
+    more: list[str] = Field(default_factory=list)
 
 
 class Counts(Record):

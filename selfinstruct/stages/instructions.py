@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from selfinstruct.stages.base import Round, StageContext, Template, one_line, request_seed
@@ -56,18 +56,23 @@ class InstructionStage:
         self.num_new = config.instructions_per_request
         self.num_seed, self.num_machine = config.num_seed_demos, config.num_machine_demos
         self.seed_pool = [task.instruction for task in context.seeds]
+        self.samples = config.stages.instructions.samples
 
     def requests(self, job: Round) -> list[Request]:
         demos = sample_demos(
             job.rng, self.seed_pool, job.machine_pool, self.num_seed, self.num_machine
         )
-        return [self.prompt.request(seed=request_seed(job.rng), demos=demos, num_new=self.num_new)]
+        request = self.prompt.request(seed=request_seed(job.rng), demos=demos, num_new=self.num_new)
+        return [replace(request, n=self.samples)]
 
     def parse(self, job: Round, completions: list[Completion]) -> None:
-        """Candidate instructions; the last one is dropped if the reply was cut by max_tokens."""
+        """Candidate instructions from every choice of the reply, in order, each once; a
+        choice's last one is dropped if that choice was cut by max_tokens."""
         (completion,) = completions
-        items = parse_task_list(completion.text, truncated=completion.finish_reason == "length")
-        job.candidates = [one_line(item) for item in items][: self.num_new]
+        for text, finish_reason in completion.all_choices():
+            items = parse_task_list(text, truncated=finish_reason == "length")
+            fresh = [one_line(item) for item in items][: self.num_new]
+            job.candidates += [item for item in fresh if item not in job.candidates]
         if not job.candidates:
             details = {"finish_reason": completion.finish_reason}
             job.reject(self.name, "unparseable", completion.text[:1000], details)

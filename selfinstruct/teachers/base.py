@@ -55,6 +55,8 @@ class Request:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: choices wanted from this one prompt; a server that ignores ``n`` returns one
+    n: int = 1
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -63,13 +65,20 @@ class Request:
 
 @dataclass(frozen=True)
 class Completion:
-    """The teacher's answer: one choice's text, why it stopped, and what it cost."""
+    """The teacher's answer: the first choice's text, why it stopped, and what it cost;
+    ``more`` holds the further choices, (text, finish_reason) each, when ``n`` > 1 was asked
+    and honoured."""
 
     text: str
     finish_reason: str | None
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     latency_s: float = 0.0
+    more: tuple[tuple[str, str | None], ...] = ()
+
+    def all_choices(self) -> list[tuple[str, str | None]]:
+        """Every choice as (text, finish_reason), the first one first."""
+        return [(self.text, self.finish_reason), *self.more]
 
 
 @runtime_checkable

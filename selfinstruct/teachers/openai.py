@@ -71,8 +71,8 @@ class OpenAIConfig(wire.OpenAIClientSettings):
 
 @dataclass(frozen=True)
 class OpenAICompletion(Completion):
-    """A :class:`Completion` that also says how many choices the server returned (only the
-    first is used; more than one means the server ignored that ``n`` was never sent)."""
+    """A :class:`Completion` that also says how many choices the server returned (more than
+    ``n`` asked for means the server does not follow ``n``)."""
 
     choices: int = 1
 
@@ -266,10 +266,7 @@ class OpenAITeacher:
 
     def _parse(self, response: Any, latency_s: float) -> OpenAICompletion:
         completion = wire.parse_response(self.api, response, self.model, latency_s)
-        choices = wire.choice_count(response)
-        if choices > 1:
-            log.debug("server returned %d choices for one request; using the first", choices)
-        return OpenAICompletion(**vars(completion), choices=choices)
+        return OpenAICompletion(**vars(completion), choices=wire.choice_count(response))
 
     # -- retry policy ----------------------------------------------------------------------
 

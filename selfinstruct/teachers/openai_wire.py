@@ -71,7 +71,7 @@ class MalformedResponse(Exception):
 
 
 def request_body(api: Api, model: str, request: Request) -> dict[str, Any]:
-    """The JSON body for one request: one prompt (or message list), never ``n``.
+    """The JSON body for one request: one prompt (or message list); ``n`` only when > 1.
 
     Raises ValueError when the request does not have the shape ``api`` needs."""
     body: dict[str, Any] = {
@@ -92,6 +92,8 @@ def request_body(api: Api, model: str, request: Request) -> dict[str, Any]:
         body["stop"] = list(request.stop)
     if request.seed is not None:
         body["seed"] = request.seed
+    if request.n > 1:
+        body["n"] = request.n
     return body
 
 
@@ -118,8 +120,9 @@ def choice_count(response: Any) -> int:
 def parse_response(
     api: Api, response: Any, fallback_model: str, latency_s: float = 0.0
 ) -> Completion:
-    """A chat.completion / text_completion (SDK object or JSON object) as a Completion, from
-    its first choice. Raises :class:`MalformedResponse` when it holds no usable choice."""
+    """A chat.completion / text_completion (SDK object or JSON object) as a Completion: its
+    first choice, the others in ``more``. Raises :class:`MalformedResponse` when the first
+    choice is not usable."""
     if isinstance(response, str):  # the SDK hands back raw text when the body is not JSON
         raise MalformedResponse(f"not JSON: {response[:80]!r}")
     if response is None or isinstance(response, (list, int, float, bool)):
@@ -128,17 +131,17 @@ def parse_response(
     if not choices or not isinstance(choices, list) or choices[0] is None:
         raise MalformedResponse("no choices")
     first = choices[0]
-    if api == "chat":
-        message = _field(first, "message")
-        if message is None or isinstance(message, (str, list)):
-            raise MalformedResponse("choice has no message")
-        text = _field(message, "content")
-    else:
-        text = _field(first, "text")
+    text = _choice_text(api, first)
+    more = tuple(
+        (_choice_text(api, choice), _field(choice, "finish_reason"))
+        for choice in choices[1:]
+        if choice is not None
+    )
     usage = _field(response, "usage")
     return Completion(
-        text=text if isinstance(text, str) else "",
+        text=text,
         finish_reason=_field(first, "finish_reason"),
+        more=more,
         usage=Usage(
             prompt_tokens=int(_field(usage, "prompt_tokens") or 0) if usage else 0,
             completion_tokens=int(_field(usage, "completion_tokens") or 0) if usage else 0,
@@ -146,6 +149,17 @@ def parse_response(
         model=str(_field(response, "model") or fallback_model),
         latency_s=latency_s,
     )
+
+
+def _choice_text(api: Api, choice: Any) -> str:
+    if api == "chat":
+        message = _field(choice, "message")
+        if message is None or isinstance(message, (str, list)):
+            raise MalformedResponse("choice has no message")
+        text = _field(message, "content")
+    else:
+        text = _field(choice, "text")
+    return text if isinstance(text, str) else ""
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ class TeacherPool:
                 latency_s=completion.latency_s or time.monotonic() - started,
                 serves=list(serves),
                 text=completion.text,
+                choices=1 + len(completion.more),
+                more=[text for text, _ in completion.more],
             )
         )
         return completion

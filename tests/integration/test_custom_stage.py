@@ -105,3 +105,39 @@ def test_a_section_for_a_stage_not_in_the_sequence_is_refused(tmp_path):
     )
     with pytest.raises(InputError, match=r"stages\.shuot: unknown stage"):
         Pipeline(config, tmp_path / "run")
+
+
+def test_stage_one_parses_every_choice_of_a_reply_with_n(tmp_path):
+    """stages.instructions.samples=3 sends n=3; each choice is parsed, repeats kept once."""
+    from selfinstruct.stages.base import Round
+    from selfinstruct.stages.instructions import InstructionStage
+    from selfinstruct.teachers.base import Completion
+
+    with ScriptedOpenAIServer(SelfInstructResponder()) as server:
+        overrides = {
+            "teacher.base_url": server.base_url,
+            "teacher.model": "X",
+            "num_instructions": 4,
+            "stages.instructions.samples": 3,
+        }
+        config = build_config(overrides=overrides, environ={})
+        result = run(config, tmp_path / "run", DEFAULT_SEQUENCE)
+        stage_one = [r.body for r in server.requests if r.path.endswith("completions")]
+    assert result.status == "complete"
+    assert any(body.get("n") == 3 for body in stage_one)
+    calls = [json.loads(line) for line in (tmp_path / "run" / "requests.jsonl").open()]
+    first = [call for call in calls if call["stage"] == "instructions"]
+    assert first and all(call["choices"] == 3 and len(call["more"]) == 2 for call in first)
+
+    stage = Pipeline(build_config(overrides=overrides, environ={}), tmp_path / "x").stages.first
+    assert isinstance(stage, InstructionStage)
+    job = Round(number=0, rng=__import__("random").Random(0), machine_pool=[])
+    reply = Completion(
+        text="Write a haiku about rain.\nTask 2: Name three rivers in Peru.",
+        finish_reason="stop",
+        more=(("Name three rivers in Peru.\nTask 2: Sort these numbers.", "stop"),),
+    )
+    stage.parse(job, [reply])
+    assert job.candidates == [
+        "Write a haiku about rain.", "Name three rivers in Peru.", "Sort these numbers.",
+    ]  # fmt: skip
