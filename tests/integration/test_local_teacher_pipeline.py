@@ -10,7 +10,8 @@ from selfinstruct.cli import cli
 from .helpers import read_run
 
 pytest.importorskip("llama_cpp", reason="needs llama-cpp-python (make install)")
-pytestmark = pytest.mark.slow
+# the real 135M model on CPU: ~30-60 s alone on 2 cores, several times that on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_generate_with_the_embedded_model(tmp_path, monkeypatch):
