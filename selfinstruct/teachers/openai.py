@@ -1,6 +1,8 @@
 """The OpenAI-compatible teacher: OpenAI itself, vLLM's or llama.cpp's server, any ``/v1`` API.
 
-Transport only, with the official ``openai`` SDK (``AsyncOpenAI``) and the wire format of
+Transport only, with the official ``openai`` SDK (``AsyncOpenAI``; its lower-level
+``client.post`` path: the body is built here as plain JSON and the reply read as bytes, which
+skips the SDK's per-call typed transforms and response models) and the wire format of
 :mod:`~selfinstruct.teachers.openai_wire` (body, ``X-Selfinstruct-Stage`` header, parsing,
 error classification, :class:`~selfinstruct.teachers.openai_wire.RetryPolicy`). The SDK's own
 retries are off; this module retries (tenacity) what the wire module calls retryable (429,
@@ -111,6 +113,7 @@ class OpenAITeacher:
     ) -> None:
         self.config = config
         self.api: Api = config.api
+        self._path = wire.API_PATHS[self.api].removeprefix("/v1")  # relative to the base URL
         self.model: str = config.model or ""
         self.max_concurrency: int = config.max_concurrency
         self.retry = wire.RetryPolicy(
@@ -237,14 +240,13 @@ class OpenAITeacher:
         started = time.perf_counter()
         latency = 0.0
         try:
-            if self.api == "chat":
-                response: Any = await lease.client.chat.completions.create(
-                    **body, extra_headers=headers
-                )
-            else:
-                response = await lease.client.completions.create(**body, extra_headers=headers)
+            # the SDK's lower-level path: the body is already plain JSON (no per-call typed
+            # transform of it) and the reply comes back as bytes (no response models)
+            raw = await lease.client.post(
+                self._path, cast_to=bytes, body=body, options={"headers": headers}
+            )
             latency = time.perf_counter() - started
-            completion = self._parse(response, latency)
+            completion = self._parse(wire.loads(raw), latency)
             outcome = "ok"
             self.limiter.on_success(latency)
             return completion
