@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
 from selfinstruct.jobs import JobRunner
 from selfinstruct.progress import Progress
-from selfinstruct.records import Instruction, RunResult, RunStatus, SeedTask
+from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
@@ -85,6 +86,9 @@ class Pipeline:
         self._fruitless_requests = 0
         self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
+        self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
+        samples = config.stages.instructions.samples
+        self._yield = (config.instructions_per_request * samples, 1)  # kept, rounds (prior)
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
@@ -102,7 +106,7 @@ class Pipeline:
         status: RunStatus = "complete" if done else "stopped"
         if isinstance(self._failure, CircuitOpen):
             status = "failed"
-        self._write_manifest(status, elapsed)
+        self.store.write_manifest(self._manifest(status, elapsed))
         self.store.close()
         if self._failure is not None:
             raise self._failure
@@ -115,9 +119,7 @@ class Pipeline:
         state = self.store.state
         self.budget = Budget(self.config, state, self.prices)
         self.judge = InstructionJudge(self.config.filters)  # novelty vs seeds + kept ones
-        for text in [task.instruction for task in self.seeds] + [
-            row.instruction for row in state.instructions
-        ]:
+        for text in [task.instruction for task in self.seeds] + state.instruction_texts:
             self.judge.keep(text)
         await self.teachers.start()
         self.budget.check_prices(self.teachers.models())
@@ -127,7 +129,7 @@ class Pipeline:
             first, self.stages.sequence, self.config.filters, models, self.config.seed,
             self._call, state.new_call_id,
         )  # fmt: skip
-        self._write_manifest("running")
+        self.store.write_manifest(self._manifest("running"))
 
     def _done(self) -> int:
         return len(self.store.state.with_examples)
@@ -139,18 +141,17 @@ class Pipeline:
         )
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
-        stage1_limit = max(1, self.teachers["instructions"].max_concurrency // 16)
-        for row in self.store.state.pending:
-            jobs.add(asyncio.create_task(self._expand(row)))
+        self._backlog.extend(self.store.state.pending)
         last_manifest = time.monotonic()
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
             while self._done() < target and not self._stop.is_set():
                 if self._draining and not jobs and not requests:
                     break
-                wanted = target - self._done() - len(jobs)
-                if not self._draining and wanted > 0 and len(requests) < stage1_limit:
-                    requests.add(asyncio.create_task(self._generate_instructions(jobs)))
+                while self._backlog and self._done() + len(jobs) < target:  # expansions first
+                    jobs.add(asyncio.create_task(self._expand(self._backlog.popleft())))
+                if self._wants_round(len(jobs), len(requests)):
+                    requests.add(asyncio.create_task(self._generate_instructions()))
                     continue
                 finished, _ = await asyncio.wait(
                     jobs | requests | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED
@@ -160,14 +161,24 @@ class Pipeline:
                     requests.discard(task)  # type: ignore[arg-type]
                     self._collect(task)
                 if time.monotonic() - last_manifest > MANIFEST_EVERY_S:
-                    self._write_manifest("running")
-                    self.store.sync()
+                    await self.store.checkpoint(self._manifest("running"))  # off the loop
                     last_manifest = time.monotonic()
         finally:
             for task in jobs | requests | {stop_waiter}:
                 task.cancel()
             await asyncio.gather(*jobs, *requests, stop_waiter, return_exceptions=True)
             self.progress.close()
+
+    def _wants_round(self, jobs: int, rounds: int) -> bool:
+        """Start another stage-1 round? While the instructions expected from the rounds in
+        flight (at the yield seen so far) leave the target short, and while the teacher has a
+        free slot (jobs and rounds each hold about one), or none is in flight."""
+        if self._draining:
+            return False
+        kept, asked = self._yield
+        expected = self._done() + jobs + len(self._backlog) + rounds * kept / asked
+        slots = self.teachers[self.stages.first.name].max_concurrency
+        return expected < self.config.num_instructions and (rounds == 0 or jobs + rounds < slots)
 
     def _collect(self, task: asyncio.Task[object]) -> None:
         if task.cancelled():
@@ -195,26 +206,19 @@ class Pipeline:
         return completion
 
     def _show_progress(self) -> None:
-        state = self.store.state
-        self.progress.update(
-            done=min(self._done(), self.config.num_instructions),
-            examples=len(state.example_ids),
-            rejected=sum(state.rejected_by_reason.values()),
-            requests=sum(state.requests.values()),
-            tokens=state.total_tokens,
-            cost=self.budget.cost(),
-        )
+        done = min(self._done(), self.config.num_instructions)
+        self.progress.update(done=done, cost=self.budget.cost(), **self.store.state.totals())
 
     # ------------------------------------------------------------- stage 1
-    async def _generate_instructions(self, jobs: set[asyncio.Task[None]]) -> None:
-        """One stage-1 round: ask, parse, decide each candidate, start a job per kept one."""
+    async def _generate_instructions(self) -> None:
+        """One stage-1 round: ask, parse, decide each candidate, queue each kept one."""
         state = self.store.state
         number = state.next_request
         state.next_request += 1
         round_ = Round(
             number=number,
             rng=random.Random(f"{self.config.seed}:instructions:{number}"),
-            machine_pool=[row.instruction for row in state.instructions],
+            machine_pool=state.instruction_texts,
         )
         stage = self.stages.first
         (request,) = stage.requests(round_)
@@ -238,9 +242,10 @@ class Pipeline:
             )
             self.judge.keep(text)
             self.store.add_instruction(row)
-            jobs.add(asyncio.create_task(self._expand(row)))
+            self._backlog.append(row)
             kept += 1
         self.store.add_rejections(round_.rejections)
+        self._yield = (self._yield[0] + kept, self._yield[1] + 1)
         self._fruitless_requests = 0 if kept else self._fruitless_requests + 1
         if self._fruitless_requests >= MAX_FRUITLESS_REQUESTS:
             self._stop_reason = (
@@ -274,8 +279,8 @@ class Pipeline:
         )
         self._stop.set()
 
-    def _write_manifest(self, status: RunStatus, elapsed: float | None = None) -> None:
-        manifest = build_manifest(
+    def _manifest(self, status: RunStatus, elapsed: float | None = None) -> Manifest:
+        return build_manifest(
             self.store.state,
             config=self.config,
             fingerprint=self.fingerprint,
@@ -286,7 +291,6 @@ class Pipeline:
             endpoints=self.teachers.endpoint_stats(),
             stop_reason=self._stop_reason,
         )
-        self.store.write_manifest(manifest)
 
 
 def run_pipeline(
