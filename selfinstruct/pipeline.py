@@ -32,7 +32,7 @@ from selfinstruct.config import RunConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
-from selfinstruct.jobs import JobRunner
+from selfinstruct.jobs import JobRunner, Schedule
 from selfinstruct.progress import Progress
 from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
@@ -88,7 +88,9 @@ class Pipeline:
         self._failure: BaseException | None = None
         self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
         samples = config.stages.instructions.samples
-        self._yield = (config.instructions_per_request * samples, 1)  # kept, rounds (prior)
+        self._schedule = Schedule(
+            config.num_instructions, 1, kept=config.instructions_per_request * samples
+        )
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
@@ -142,17 +144,20 @@ class Pipeline:
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
         self._backlog.extend(self.store.state.pending)
+        self._schedule.slots = self.teachers[self.stages.first.name].max_concurrency
         last_manifest = time.monotonic()
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
             while self._done() < target and not self._stop.is_set():
                 if self._draining and not jobs and not requests:
                     break
-                while self._backlog and self._done() + len(jobs) < target:  # expansions first
-                    jobs.add(asyncio.create_task(self._expand(self._backlog.popleft())))
-                if self._wants_round(len(jobs), len(requests)):
-                    requests.add(asyncio.create_task(self._generate_instructions()))
-                    continue
+                if not self._draining:  # expansions first, then stage-1 rounds
+                    done, plan, backlog = self._done(), self._schedule, self._backlog
+                    while backlog and plan.wants_job(done, len(jobs), len(requests)):
+                        jobs.add(asyncio.create_task(self._expand(backlog.popleft())))
+                    if plan.wants_round(done, len(jobs), len(requests), len(backlog)):
+                        requests.add(asyncio.create_task(self._generate_instructions()))
+                        continue
                 finished, _ = await asyncio.wait(
                     jobs | requests | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -168,17 +173,6 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*jobs, *requests, stop_waiter, return_exceptions=True)
             self.progress.close()
-
-    def _wants_round(self, jobs: int, rounds: int) -> bool:
-        """Start another stage-1 round? While the instructions expected from the rounds in
-        flight (at the yield seen so far) leave the target short, and while the teacher has a
-        free slot (jobs and rounds each hold about one), or none is in flight."""
-        if self._draining:
-            return False
-        kept, asked = self._yield
-        expected = self._done() + jobs + len(self._backlog) + rounds * kept / asked
-        slots = self.teachers[self.stages.first.name].max_concurrency
-        return expected < self.config.num_instructions and (rounds == 0 or jobs + rounds < slots)
 
     def _collect(self, task: asyncio.Task[object]) -> None:
         if task.cancelled():
@@ -245,7 +239,7 @@ class Pipeline:
             self._backlog.append(row)
             kept += 1
         self.store.add_rejections(round_.rejections)
-        self._yield = (self._yield[0] + kept, self._yield[1] + 1)
+        self._schedule.round_done(kept)
         self._fruitless_requests = 0 if kept else self._fruitless_requests + 1
         if self._fruitless_requests >= MAX_FRUITLESS_REQUESTS:
             self._stop_reason = (
@@ -263,6 +257,7 @@ class Pipeline:
         if self._done() >= self.config.num_instructions:
             return  # the target was reached meanwhile: leave this instruction pending
         examples = job.examples(kept)
+        self._schedule.job_done(bool(examples))
         if not examples:
             job.reject(job.answered_by, NO_VALID_INSTANCES, "")
         self.store.add_examples(examples)
