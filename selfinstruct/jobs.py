@@ -25,10 +25,11 @@ Send = Callable[[str, Request, str, Sequence[str]], Awaitable[Completion]]
 @dataclass
 class Schedule:
     """When to start what, from what the run has seen so far: instructions kept per stage-1
-    round (prior: ``kept`` in one round, i.e. all it asks for) and the share of jobs that end
-    with examples (prior: all). ``slots`` is the teacher's concurrency; a job or a round in
-    flight holds about one slot, and 1/8 more keep a small queue so that no slot idles while
-    a job is between two stages."""
+    round (prior: ``kept`` in one round; the pipeline assumes a quarter of what a round asks
+    for, so a small target or a tight budget does not start with a wave of stage-1 rounds)
+    and the share of jobs that end with examples (prior: all). ``slots`` is the teacher's
+    concurrency; a job or a round in flight holds about one slot, and 1/8 more keep a small
+    queue so that no slot idles while a job is between two stages."""
 
     target: int
     slots: int

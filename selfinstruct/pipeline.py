@@ -87,10 +87,8 @@ class Pipeline:
         self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
         self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
-        samples = config.stages.instructions.samples
-        self._schedule = Schedule(
-            config.num_instructions, 1, kept=config.instructions_per_request * samples
-        )
+        asked = config.instructions_per_request * config.stages.instructions.samples
+        self._schedule = Schedule(config.num_instructions, 1, kept=max(1.0, asked / 4))
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
@@ -201,7 +199,8 @@ class Pipeline:
 
     def _show_progress(self) -> None:
         done = min(self._done(), self.config.num_instructions)
-        self.progress.update(done=done, cost=self.budget.cost(), **self.store.state.totals())
+        if self.progress.due(done):
+            self.progress.update(done=done, cost=self.budget.cost(), **self.store.state.totals())
 
     # ------------------------------------------------------------- stage 1
     async def _generate_instructions(self) -> None:
