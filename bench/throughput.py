@@ -88,6 +88,7 @@ def _serve(latency_s: float, self_instruct: bool, conn: Connection) -> None:
                 "pipeline": len(work),
                 "first": min(work, default=0.0),
                 "last": max(work, default=0.0),
+                "cpu": time.process_time(),  # the server process's own CPU
             }
         )
 
@@ -234,7 +235,7 @@ def pipeline_point(c: int, lat: float, n: int, timeout_s: float) -> dict[str, fl
     counted = served[0]
     requests = counted["pipeline"]
     window = counted["last"] + lat - counted["first"]
-    return {**run, "requests": requests, "window": window}
+    return {**run, "requests": requests, "window": window, "server_cpu": counted["cpu"]}
 
 
 def pipeline_part(args: argparse.Namespace) -> None:
@@ -243,7 +244,8 @@ def pipeline_part(args: argparse.Namespace) -> None:
     print("(start-up included), server = first request to last answer")
     print(
         f"   {'C':>3} {'L s':>5} {'N':>6} {'requests':>8} {'wall s':>7} {'util':>6} "
-        f"{'server s':>8} {'util':>6} {'CPU ms/req':>10} {'ms/instr':>8} {'RSS MB':>7}"
+        f"{'server s':>8} {'util':>6} {'CPU ms/req':>10} {'ms/instr':>8} {'RSS MB':>7} "
+        f"{'server CPU':>10}"
     )
     points = [tuple(map(float, p.split(":"))) for p in args.points.split(",")]
     for c, lat, n in points:
@@ -255,7 +257,8 @@ def pipeline_part(args: argparse.Namespace) -> None:
         print(
             f"   {int(c):3d} {lat:5.2f} {int(n):6d} {int(r['requests']):8d} {r['wall']:7.2f} "
             f"{util} {1000 * r['cpu'] / r['requests']:10.3f} "
-            f"{1000 * r['cpu'] / r['done']:8.2f} {r['rss_mb']:7.0f}"
+            f"{1000 * r['cpu'] / r['done']:8.2f} {r['rss_mb']:7.0f} "
+            f"{1000 * r['server_cpu'] / r['requests']:10.3f}"
         )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = [sys.executable, "-m", "selfinstruct", "generate", "--help"]
