@@ -196,17 +196,24 @@ def pipeline_cpu(url: str, instructions: int) -> tuple[int, float, float]:
     return requests, wall, cpu
 
 
-def generate(url: str, concurrency: int, instructions: int, timeout_s: float) -> dict[str, float]:
+def generate(
+    url: str,
+    concurrency: int,
+    instructions: int,
+    timeout_s: float,
+    extra: list[str],
+    code: str | None = None,
+) -> dict[str, float]:
     """``selfinstruct generate`` as a child process: its wall time, CPU time, peak RSS."""
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w+") as log:
         command = [
             sys.executable, "-m", "selfinstruct", "generate", "--api", "chat", "-q",
             "--base-url", url, "--model", "m", "--max-concurrency", str(concurrency),
             "-n", str(instructions), "--out", str(Path(tmp) / "run"),
-            "--set", "teacher.probe_capabilities=false",
+            "--set", "teacher.probe_capabilities=false", *extra,
         ]  # fmt: skip
         started = time.monotonic()
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=code)
         while True:  # bounded: killed at the deadline
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
@@ -229,9 +236,11 @@ def generate(url: str, concurrency: int, instructions: int, timeout_s: float) ->
     }
 
 
-def pipeline_point(c: int, lat: float, n: int, timeout_s: float) -> dict[str, float]:
+def pipeline_point(
+    c: int, lat: float, n: int, timeout_s: float, extra: list[str], code: str | None = None
+) -> dict[str, float]:
     with server(lat, self_instruct=True) as (url, served):
-        run = generate(url, c, n, timeout_s)
+        run = generate(url, c, n, timeout_s, extra, code)
     counted = served[0]
     requests = counted["pipeline"]
     window = counted["last"] + lat - counted["first"]
@@ -248,8 +257,11 @@ def pipeline_part(args: argparse.Namespace) -> None:
         f"{'server CPU':>10}"
     )
     points = [tuple(map(float, p.split(":"))) for p in args.points.split(",")]
+    extra = ["--set", "teacher.adaptive_concurrency=false"] if args.fixed else []
+    print(f"   teacher limit: {'fixed at C' if args.fixed else 'adaptive (the default)'}", end="")
+    print(f"; code: {args.code}" if args.code else "")
     for c, lat, n in points:
-        r = pipeline_point(int(c), lat, int(n), args.timeout)
+        r = pipeline_point(int(c), lat, int(n), args.timeout, extra, args.code)
         rate, busy = r["requests"] / r["wall"], r["requests"] / r["window"]
         util = (
             f"{rate * lat / c:6.3f} {r['window']:8.2f} {busy * lat / c:6.3f}" if lat else " " * 22
@@ -285,6 +297,13 @@ def main() -> None:
         help="pipeline runs, C:L:N comma-separated (L=0: CPU only, no utilisation)",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600, help="per pipeline run, s")
+    parser.add_argument(
+        "--fixed", action="store_true", help="pipeline: teacher.adaptive_concurrency=false"
+    )
+    parser.add_argument(
+        "--code", help="pipeline: run the child in this directory, so that `python -m "
+        "selfinstruct` imports its package (e.g. a worktree of the commit to compare with)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"python {platform.python_version()}, openai {openai.__version__}, "
           f"{mp.cpu_count()} CPUs, {platform.machine()}")  # fmt: skip
