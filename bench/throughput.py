@@ -1,14 +1,26 @@
-"""Teacher throughput against a loopback scripted OpenAI server: ``python bench/throughput.py``.
+"""Teacher and whole-pipeline throughput against a loopback scripted OpenAI server.
 
-Three measurements, each against a :class:`ScriptedOpenAIServer` in a *separate process*
-(so this process's CPU time is the client's alone):
+``python bench/throughput.py [--part teacher|pipeline|all]``. Every measurement runs against a
+:class:`ScriptedOpenAIServer` in a *separate process* (so the client's CPU time is its own):
+
+**pipeline** (the whole tool, from outside): ``selfinstruct generate --api chat
+--max-concurrency C -n N`` run as a child process against a server answering every request
+after ``L`` seconds with unlimited parallelism and the scripted Self-Instruct responder; the
+server counts the requests (the capability probe is off: ``teacher.probe_capabilities=false``).
+For each (C, L, N): utilisation = requests / (wall x C / L), on the child's wall clock (process
+start to exit, Python start-up included) and on the server's (first request to last answer);
+the child's CPU time (``os.wait4``) per request and per finished instruction, and its peak RSS.
+Then ``L = 0`` at two sizes (CPU per instruction should not grow with the run), and, as the
+floor under it, a bare loop of the SDK's own request path in this process.
+
+**teacher** (the transport alone), in three parts:
 
 1. **throughput**: server latency ``L`` per request, unlimited server parallelism, the
    :class:`OpenAITeacher` driven with ``C`` requests at once (fixed and adaptive limit):
    requests/s against the ideal ``C / L``; goal >= 95%;
 2. **CPU per request** with ``L = 0``: process CPU time / requests for a bare ``AsyncOpenAI``
-   loop (the SDK alone), ``OpenAITeacher.complete`` (SDK + teacher) and the whole pipeline
-   (``selfinstruct.pipeline.Pipeline`` with the scripted Self-Instruct responder);
+   loop (the SDK alone: its typed ``create`` and its lower-level ``post``),
+   ``OpenAITeacher.complete`` (SDK + teacher) and the whole pipeline in this process;
    the differences are the teacher's and the pipeline's own cost;
 3. **routing**: two endpoints of different latency; least-in-flight routing should split the
    requests in inverse proportion to latency.
@@ -18,8 +30,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
+import os
 import platform
+import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +44,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -37,12 +55,15 @@ from selfinstruct.config import RunConfig
 from selfinstruct.teachers import Message, Request
 from selfinstruct.teachers.openai import REQUESTS_PER_CLIENT, OpenAIConfig, OpenAITeacher
 
+#: the pipeline runs: (C, L, N); L = 0 measures CPU only
+DEFAULT_POINTS = "64:0.25:1000,16:0.25:1000,64:1:1000,16:1:300,64:0:1000,64:0:20000"
+
 REQUEST = Request(stage="outputs", messages=(Message("user", "Name a colour."),), max_tokens=16)
 
 
 def _serve(latency_s: float, self_instruct: bool, conn: Connection) -> None:
     from tests.support import openai_server
-    from tests.support.openai_server import ScriptedOpenAIServer
+    from tests.support.openai_server import ScriptedOpenAIServer, echo_responder, request_stage
     from tests.support.scripted_teacher import SelfInstructResponder
 
     # The scripted server writes headers and body in two sends; with Nagle's algorithm on,
@@ -50,26 +71,45 @@ def _serve(latency_s: float, self_instruct: bool, conn: Connection) -> None:
     # 40 ms slower than ``latency_s``. Real servers set TCP_NODELAY; so does the benchmark.
     openai_server._Handler.disable_nagle_algorithm = True
 
-    responder = SelfInstructResponder() if self_instruct else None
+    answer: Any = SelfInstructResponder() if self_instruct else echo_responder
+    arrivals: list[tuple[float, str | None]] = []  # (monotonic clock, stage); list.append is atomic
+
+    def responder(kind: Any, body: dict[str, Any]) -> Any:
+        arrivals.append((time.monotonic(), request_stage()))
+        return answer(kind, body)
+
     with ScriptedOpenAIServer(responder, latency_s=latency_s) as server:
         conn.send(server.base_url)
         conn.recv()  # until told to stop
-        conn.send(sum(1 for r in server.requests if r.path != "/v1/models"))
+        work = [t for t, stage in arrivals if stage != "probe"]
+        conn.send(
+            {
+                "requests": len(arrivals),
+                "pipeline": len(work),
+                "first": min(work, default=0.0),
+                "last": max(work, default=0.0),
+                "cpu": time.process_time(),  # the server process's own CPU
+            }
+        )
 
 
 @contextmanager
-def server(latency_s: float, *, self_instruct: bool = False) -> Iterator[tuple[str, list[int]]]:
-    """A scripted server in a child process; yields its URL and (after exit) [requests served]."""
+def server(
+    latency_s: float, *, self_instruct: bool = False
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A scripted server in a child process; yields its URL and (after exit) what it counted:
+    completion requests, those not from the capability probe, their first and last arrival
+    (``time.monotonic``, the same clock in every process on Linux)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     process = ctx.Process(target=_serve, args=(latency_s, self_instruct, child), daemon=True)
     process.start()
-    served: list[int] = []
+    served: list[dict[str, Any]] = []
     try:
         yield str(parent.recv()), served
     finally:
         parent.send("stop")
-        served.append(int(parent.recv()))
+        served.append(parent.recv())
         process.join(timeout=10)
 
 
@@ -91,19 +131,30 @@ async def drive(t: OpenAITeacher, requests: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def bare(url: str, concurrency: int, requests: int) -> tuple[float, float]:
-    """The SDK alone: ``requests`` chat completions, ``concurrency`` at a time (same sharding)."""
+async def bare(
+    url: str, concurrency: int, requests: int, *, post: bool = False
+) -> tuple[float, float]:
+    """The SDK alone: ``requests`` chat completions, ``concurrency`` at a time (same sharding),
+    through its typed ``create`` or (``post``) the lower-level path the teacher uses."""
     clients = [
         openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
         for _ in range(-(-concurrency // REQUESTS_PER_CLIENT))
     ]
     messages: list[dict[str, str]] = [{"role": "user", "content": "Name a colour."}]
+    body = {"model": "m", "messages": messages, "max_tokens": 16, "temperature": 0.7, "top_p": 1.0}
+    headers = {"X-Selfinstruct-Stage": "outputs"}
     remaining = requests
 
     async def worker(client: openai.AsyncOpenAI) -> None:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
+            if post:
+                raw = await client.post(
+                    "/chat/completions", cast_to=bytes, body=body, options={"headers": headers}
+                )
+                json.loads(raw)
+                continue
             await client.chat.completions.create(
                 model="m",
                 messages=messages,
@@ -145,6 +196,94 @@ def pipeline_cpu(url: str, instructions: int) -> tuple[int, float, float]:
     return requests, wall, cpu
 
 
+def generate(
+    url: str,
+    concurrency: int,
+    instructions: int,
+    timeout_s: float,
+    extra: list[str],
+    code: str | None = None,
+) -> dict[str, float]:
+    """``selfinstruct generate`` as a child process: its wall time, CPU time, peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w+") as log:
+        command = [
+            sys.executable, "-m", "selfinstruct", "generate", "--api", "chat", "-q",
+            "--base-url", url, "--model", "m", "--max-concurrency", str(concurrency),
+            "-n", str(instructions), "--out", str(Path(tmp) / "run"),
+            "--set", "teacher.probe_capabilities=false", *extra,
+        ]  # fmt: skip
+        started = time.monotonic()
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=code)
+        while True:  # bounded: killed at the deadline
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - started > timeout_s:
+                os.kill(child.pid, signal.SIGKILL)
+            time.sleep(0.02)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - started
+        if child.returncode != 0:
+            log.seek(0)
+            raise SystemExit(f"generate failed ({child.returncode}):\n{log.read()[-2000:]}")
+        done = json.loads((Path(tmp) / "run" / "manifest.json").read_text())["counts"]
+    return {
+        "started": started,
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "done": float(done["instructions_done"]),
+    }
+
+
+def pipeline_point(
+    c: int, lat: float, n: int, timeout_s: float, extra: list[str], code: str | None = None
+) -> dict[str, float]:
+    with server(lat, self_instruct=True) as (url, served):
+        run = generate(url, c, n, timeout_s, extra, code)
+    counted = served[0]
+    requests = counted["pipeline"]
+    window = counted["last"] + lat - counted["first"]
+    return {**run, "requests": requests, "window": window, "server_cpu": counted["cpu"]}
+
+
+def pipeline_part(args: argparse.Namespace) -> None:
+    print("\npipeline: selfinstruct generate --api chat --max-concurrency C -n N, the probe off;")
+    print("utilisation = requests counted by the server / (wall x C/L); wall = the child process")
+    print("(start-up included), server = first request to last answer")
+    print(
+        f"   {'C':>3} {'L s':>5} {'N':>6} {'requests':>8} {'wall s':>7} {'util':>6} "
+        f"{'server s':>8} {'util':>6} {'CPU ms/req':>10} {'ms/instr':>8} {'RSS MB':>7} "
+        f"{'server CPU':>10}"
+    )
+    points = [tuple(map(float, p.split(":"))) for p in args.points.split(",")]
+    extra = ["--set", "teacher.adaptive_concurrency=false"] if args.fixed else []
+    print(f"   teacher limit: {'fixed at C' if args.fixed else 'adaptive (the default)'}", end="")
+    print(f"; code: {args.code}" if args.code else "")
+    for c, lat, n in points:
+        r = pipeline_point(int(c), lat, int(n), args.timeout, extra, args.code)
+        rate, busy = r["requests"] / r["wall"], r["requests"] / r["window"]
+        util = (
+            f"{rate * lat / c:6.3f} {r['window']:8.2f} {busy * lat / c:6.3f}" if lat else " " * 22
+        )
+        print(
+            f"   {int(c):3d} {lat:5.2f} {int(n):6d} {int(r['requests']):8d} {r['wall']:7.2f} "
+            f"{util} {1000 * r['cpu'] / r['requests']:10.3f} "
+            f"{1000 * r['cpu'] / r['done']:8.2f} {r['rss_mb']:7.0f} "
+            f"{1000 * r['server_cpu'] / r['requests']:10.3f}"
+        )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [sys.executable, "-m", "selfinstruct", "generate", "--help"]
+    subprocess.run(command, capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    boot = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(f"   start-up reference (selfinstruct generate --help): {1000 * boot:.0f} ms CPU")
+    n = args.cpu_requests
+    with server(0.0) as (url, _):
+        _, post_cpu = asyncio.run(bare(url, 32, n, post=True))
+    print(f"   floor: bare SDK client.post loop, L=0, C=32: {1000 * post_cpu / n:.3f} ms CPU/req")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=32)
@@ -152,11 +291,31 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=640)
     parser.add_argument("--cpu-requests", type=int, default=600)
     parser.add_argument("--instructions", type=int, default=100)
+    parser.add_argument("--part", choices=("teacher", "pipeline", "all"), default="all")
+    parser.add_argument(
+        "--points", default=DEFAULT_POINTS,
+        help="pipeline runs, C:L:N comma-separated (L=0: CPU only, no utilisation)",
+    )  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=600, help="per pipeline run, s")
+    parser.add_argument(
+        "--fixed", action="store_true", help="pipeline: teacher.adaptive_concurrency=false"
+    )
+    parser.add_argument(
+        "--code", help="pipeline: run the child in this directory, so that `python -m "
+        "selfinstruct` imports its package (e.g. a worktree of the commit to compare with)",
+    )  # fmt: skip
     args = parser.parse_args()
-    c, lat = args.concurrency, args.latency
-    ideal = c / lat
     print(f"python {platform.python_version()}, openai {openai.__version__}, "
           f"{mp.cpu_count()} CPUs, {platform.machine()}")  # fmt: skip
+    if args.part in ("pipeline", "all"):
+        pipeline_part(args)
+    if args.part in ("teacher", "all"):
+        teacher_part(args)
+
+
+def teacher_part(args: argparse.Namespace) -> None:
+    c, lat = args.concurrency, args.latency
+    ideal = c / lat
 
     print(
         f"\n1. throughput: C={c}, L={lat:g}s, {args.requests} requests, ideal C/L = {ideal:.0f}/s"
@@ -181,22 +340,24 @@ def main() -> None:
     print(f"\n2. CPU per request, L=0, C={c} ({n} requests; client process CPU only)")
     with server(0.0) as (url, _):
         _, bare_cpu = asyncio.run(bare(url, c, n))
+        _, post_cpu = asyncio.run(bare(url, c, n, post=True))
         _, teacher_cpu = asyncio.run(with_teacher(teacher([url], c, False), n))
         _, adaptive_cpu = asyncio.run(with_teacher(teacher([url], c, True), n))
     with server(0.0, self_instruct=True) as (url, _):
         p_requests, p_wall, p_cpu = pipeline_cpu(url, args.instructions)
     per = {
-        "bare AsyncOpenAI loop (SDK only)": 1000 * bare_cpu / n,
+        "bare AsyncOpenAI create loop (SDK only)": 1000 * bare_cpu / n,
+        "bare AsyncOpenAI post loop (SDK only)": 1000 * post_cpu / n,
         "OpenAITeacher.complete, fixed limit": 1000 * teacher_cpu / n,
         "OpenAITeacher.complete, adaptive": 1000 * adaptive_cpu / n,
         f"Pipeline, {args.instructions} tasks ({p_requests} requests)": 1000 * p_cpu / p_requests,
     }
     for name, ms in per.items():
         print(f"   {name:<44} {ms:6.2f} ms/req")
-    sdk = per["bare AsyncOpenAI loop (SDK only)"]
+    sdk = per["bare AsyncOpenAI post loop (SDK only)"]
     ours_teacher = per["OpenAITeacher.complete, adaptive"] - sdk
     ours_pipeline = 1000 * p_cpu / p_requests - per["OpenAITeacher.complete, adaptive"]
-    print(f"   => teacher's own code (teacher - bare)      {ours_teacher:6.2f} ms/req")
+    print(f"   => teacher's own code (teacher - post)      {ours_teacher:6.2f} ms/req")
     print(f"   => pipeline's own code (pipeline - teacher) {ours_pipeline:6.2f} ms/req"
           f"   (prompts, parsing, ROUGE-L filter, store; {p_wall:.1f}s wall)")  # fmt: skip
 
@@ -204,7 +365,7 @@ def main() -> None:
     with server(0.05) as (fast, fast_served), server(0.2) as (slow, slow_served):
         t = teacher([fast, slow], 8, False)
         wall, _ = asyncio.run(with_teacher(t, 320))
-    fast_n, slow_n = fast_served[0], slow_served[0]
+    fast_n, slow_n = fast_served[0]["requests"], slow_served[0]["requests"]
     print(
         f"   fast {fast_n} requests, slow {slow_n}: ratio {fast_n / max(1, slow_n):.2f} "
         f"(latency ratio 4); {321 / wall:.0f} req/s vs ideal {4 / 0.05 + 4 / 0.2:.0f}/s"

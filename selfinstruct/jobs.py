@@ -22,6 +22,55 @@ from selfinstruct.teachers.base import Completion, Request
 Send = Callable[[str, Request, str, Sequence[str]], Awaitable[Completion]]
 
 
+@dataclass
+class Schedule:
+    """When to start what, from what the run has seen so far: instructions kept per stage-1
+    round (prior: ``kept`` in one round; the pipeline assumes a quarter of what a round asks
+    for, so a small target or a tight budget does not start with a wave of stage-1 rounds)
+    and the share of jobs that end with examples (prior: all). ``slots`` is the teacher's
+    concurrency; a job or a round in flight holds about one slot, and 1/8 more keep a small
+    queue so that no slot idles while a job is between two stages."""
+
+    target: int
+    slots: int
+    kept: float = 1.0
+    rounds: int = 1
+    ok: int = 4
+    finished: int = 4
+
+    @property
+    def per_round(self) -> float:
+        return self.kept / self.rounds
+
+    @property
+    def success(self) -> float:
+        return max(0.25, self.ok / self.finished)
+
+    def round_done(self, kept: int) -> None:
+        self.kept, self.rounds = self.kept + kept, self.rounds + 1
+
+    def job_done(self, ok: bool) -> None:
+        self.ok, self.finished = self.ok + ok, self.finished + 1
+
+    def room(self, jobs: int, rounds: int) -> int:
+        return self.slots + self.slots // 8 - jobs - rounds
+
+    def wants_job(self, done: int, jobs: int, rounds: int) -> bool:
+        """Expansions first: while there is room and the jobs running (at the share that ends
+        with examples) are short of the target."""
+        return jobs * self.success < self.target - done and self.room(jobs, rounds) > 0
+
+    def wants_round(self, done: int, jobs: int, rounds: int, backlog: int) -> bool:
+        """While the jobs, the backlog and the rounds in flight are not expected to finish the
+        target, and, unless no round is in flight, there is room and what the rounds in flight
+        will keep (plus the backlog) does not already cover the slots: stage 1 feeds the jobs
+        rather than running ahead of them."""
+        ahead = backlog + rounds * self.per_round
+        if (jobs + ahead) * self.success >= self.target - done:
+            return False
+        return rounds == 0 or (self.room(jobs, rounds) > 0 and ahead < self.slots)
+
+
 @dataclass(frozen=True)
 class JobRunner:
     """Runs jobs through ``sequence``. ``first`` is stage 1's (name, template sha) and

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,9 +32,9 @@ from selfinstruct.config import RunConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
-from selfinstruct.jobs import JobRunner
+from selfinstruct.jobs import JobRunner, Schedule
 from selfinstruct.progress import Progress
-from selfinstruct.records import Instruction, RunResult, RunStatus, SeedTask
+from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
@@ -85,6 +86,9 @@ class Pipeline:
         self._fruitless_requests = 0
         self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
+        self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
+        asked = config.instructions_per_request * config.stages.instructions.samples
+        self._schedule = Schedule(config.num_instructions, 1, kept=max(1.0, asked / 4))
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
@@ -102,7 +106,7 @@ class Pipeline:
         status: RunStatus = "complete" if done else "stopped"
         if isinstance(self._failure, CircuitOpen):
             status = "failed"
-        self._write_manifest(status, elapsed)
+        self.store.write_manifest(self._manifest(status, elapsed))
         self.store.close()
         if self._failure is not None:
             raise self._failure
@@ -115,9 +119,7 @@ class Pipeline:
         state = self.store.state
         self.budget = Budget(self.config, state, self.prices)
         self.judge = InstructionJudge(self.config.filters)  # novelty vs seeds + kept ones
-        for text in [task.instruction for task in self.seeds] + [
-            row.instruction for row in state.instructions
-        ]:
+        for text in [task.instruction for task in self.seeds] + state.instruction_texts:
             self.judge.keep(text)
         await self.teachers.start()
         self.budget.check_prices(self.teachers.models())
@@ -127,7 +129,7 @@ class Pipeline:
             first, self.stages.sequence, self.config.filters, models, self.config.seed,
             self._call, state.new_call_id,
         )  # fmt: skip
-        self._write_manifest("running")
+        self.store.write_manifest(self._manifest("running"))
 
     def _done(self) -> int:
         return len(self.store.state.with_examples)
@@ -139,19 +141,21 @@ class Pipeline:
         )
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
-        stage1_limit = max(1, self.teachers["instructions"].max_concurrency // 16)
-        for row in self.store.state.pending:
-            jobs.add(asyncio.create_task(self._expand(row)))
+        self._backlog.extend(self.store.state.pending)
+        self._schedule.slots = self.teachers[self.stages.first.name].max_concurrency
         last_manifest = time.monotonic()
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
             while self._done() < target and not self._stop.is_set():
                 if self._draining and not jobs and not requests:
                     break
-                wanted = target - self._done() - len(jobs)
-                if not self._draining and wanted > 0 and len(requests) < stage1_limit:
-                    requests.add(asyncio.create_task(self._generate_instructions(jobs)))
-                    continue
+                if not self._draining:  # expansions first, then stage-1 rounds
+                    done, plan, backlog = self._done(), self._schedule, self._backlog
+                    while backlog and plan.wants_job(done, len(jobs), len(requests)):
+                        jobs.add(asyncio.create_task(self._expand(backlog.popleft())))
+                    if plan.wants_round(done, len(jobs), len(requests), len(backlog)):
+                        requests.add(asyncio.create_task(self._generate_instructions()))
+                        continue
                 finished, _ = await asyncio.wait(
                     jobs | requests | {stop_waiter}, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -160,8 +164,7 @@ class Pipeline:
                     requests.discard(task)  # type: ignore[arg-type]
                     self._collect(task)
                 if time.monotonic() - last_manifest > MANIFEST_EVERY_S:
-                    self._write_manifest("running")
-                    self.store.sync()
+                    await self.store.checkpoint(self._manifest("running"))  # off the loop
                     last_manifest = time.monotonic()
         finally:
             for task in jobs | requests | {stop_waiter}:
@@ -195,26 +198,20 @@ class Pipeline:
         return completion
 
     def _show_progress(self) -> None:
-        state = self.store.state
-        self.progress.update(
-            done=min(self._done(), self.config.num_instructions),
-            examples=len(state.example_ids),
-            rejected=sum(state.rejected_by_reason.values()),
-            requests=sum(state.requests.values()),
-            tokens=state.total_tokens,
-            cost=self.budget.cost(),
-        )
+        done = min(self._done(), self.config.num_instructions)
+        if self.progress.due(done):
+            self.progress.update(done=done, cost=self.budget.cost(), **self.store.state.totals())
 
     # ------------------------------------------------------------- stage 1
-    async def _generate_instructions(self, jobs: set[asyncio.Task[None]]) -> None:
-        """One stage-1 round: ask, parse, decide each candidate, start a job per kept one."""
+    async def _generate_instructions(self) -> None:
+        """One stage-1 round: ask, parse, decide each candidate, queue each kept one."""
         state = self.store.state
         number = state.next_request
         state.next_request += 1
         round_ = Round(
             number=number,
             rng=random.Random(f"{self.config.seed}:instructions:{number}"),
-            machine_pool=[row.instruction for row in state.instructions],
+            machine_pool=state.instruction_texts,
         )
         stage = self.stages.first
         (request,) = stage.requests(round_)
@@ -238,9 +235,10 @@ class Pipeline:
             )
             self.judge.keep(text)
             self.store.add_instruction(row)
-            jobs.add(asyncio.create_task(self._expand(row)))
+            self._backlog.append(row)
             kept += 1
         self.store.add_rejections(round_.rejections)
+        self._schedule.round_done(kept)
         self._fruitless_requests = 0 if kept else self._fruitless_requests + 1
         if self._fruitless_requests >= MAX_FRUITLESS_REQUESTS:
             self._stop_reason = (
@@ -258,6 +256,7 @@ class Pipeline:
         if self._done() >= self.config.num_instructions:
             return  # the target was reached meanwhile: leave this instruction pending
         examples = job.examples(kept)
+        self._schedule.job_done(bool(examples))
         if not examples:
             job.reject(job.answered_by, NO_VALID_INSTANCES, "")
         self.store.add_examples(examples)
@@ -274,8 +273,8 @@ class Pipeline:
         )
         self._stop.set()
 
-    def _write_manifest(self, status: RunStatus, elapsed: float | None = None) -> None:
-        manifest = build_manifest(
+    def _manifest(self, status: RunStatus, elapsed: float | None = None) -> Manifest:
+        return build_manifest(
             self.store.state,
             config=self.config,
             fingerprint=self.fingerprint,
@@ -286,7 +285,6 @@ class Pipeline:
             endpoints=self.teachers.endpoint_stats(),
             stop_reason=self._stop_reason,
         )
-        self.store.write_manifest(manifest)
 
 
 def run_pipeline(

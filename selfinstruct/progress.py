@@ -18,6 +18,7 @@ class Progress:
         self.quiet = quiet
         self.note = note
         self._last_log = 0.0
+        self._last_update = 0.0
         self._bar: tqdm | None = None
         if not quiet:
             self._bar = tqdm(
@@ -33,6 +34,11 @@ class Progress:
         self.total = total
         self.done = done
 
+    def due(self, done: int) -> bool:
+        """Whether an update is worth making: ``done`` moved, or 0.25 s passed since the last
+        (the pipeline asks after every request; the totals need not be summed each time)."""
+        return done != self.done or time.monotonic() - self._last_update >= 0.25
+
     def update(
         self,
         done: int,
@@ -42,6 +48,7 @@ class Progress:
         tokens: int,
         cost: float | None = None,
     ) -> None:
+        self._last_update = time.monotonic()
         fields = {
             "examples": examples,
             "rejected": rejected,

@@ -122,6 +122,7 @@ class JsonlAppender:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: IO[str] = path.open("a", encoding="utf-8")
+        self._fileno = self._handle.fileno()
 
     def append(self, rows: Sequence[BaseModel]) -> None:
         if not rows:
@@ -131,7 +132,11 @@ class JsonlAppender:
 
     def sync(self) -> None:
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        self.fsync()
+
+    def fsync(self) -> None:
+        """Make what :meth:`append` flushed durable (safe from another thread: no buffer)."""
+        os.fsync(self._fileno)
 
     def close(self) -> None:
         if not self._handle.closed:

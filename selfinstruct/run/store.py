@@ -10,6 +10,7 @@ rejection records that none survived; unfinished ones are expanded again on resu
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -44,11 +45,14 @@ from selfinstruct.run.files import (
 #: the reason that marks an instruction finished without any example
 NO_VALID_INSTANCES = "no_valid_instances"
 
+
 @dataclass
 class RunState:
     """What a run directory holds, rebuilt from its files."""
 
     instructions: list[Instruction] = field(default_factory=list)
+    #: the kept instructions' texts, in order (stage 1's pool of machine demonstrations)
+    instruction_texts: list[str] = field(default_factory=list)
     finished: set[str] = field(default_factory=set)
     with_examples: set[str] = field(default_factory=set)
     example_ids: set[str] = field(default_factory=set)
@@ -98,6 +102,15 @@ class RunState:
         self.usage[call.stage] = self.usage.get(call.stage, Usage()) + call.usage
         self.usage_by_model[call.model] = self.usage_by_model.get(call.model, Usage()) + call.usage
 
+    def totals(self) -> dict[str, int]:
+        """Running totals for the progress line."""
+        return {
+            "examples": len(self.example_ids),
+            "rejected": sum(self.rejected_by_reason.values()),
+            "requests": sum(self.requests.values()),
+            "tokens": self.total_tokens,
+        }
+
     @property
     def total_tokens(self) -> int:
         return sum(usage.total_tokens for usage in self.usage.values())
@@ -118,6 +131,7 @@ class RunState:
 
     def record_instruction(self, row: Instruction) -> None:
         self.instructions.append(row)
+        self.instruction_texts.append(row.instruction)
         self.next_request = max(self.next_request, row.request + 1)
 
 
@@ -212,9 +226,17 @@ class RunStore:
     def write_manifest(self, manifest: Manifest) -> None:
         write_json_atomic(self.out / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
 
-    def sync(self) -> None:
+    async def checkpoint(self, manifest: Manifest) -> None:
+        """Rewrite the manifest and make every row appended so far durable, in a thread: the
+        fsyncs (tens of ms on a busy disk) never stall the event loop. Rows are flushed to the
+        OS as they are appended, so a kill never depends on this."""
+        text = manifest.model_dump_json(indent=2) + "\n"
+        await asyncio.to_thread(self._checkpoint, text)
+
+    def _checkpoint(self, manifest: str) -> None:
+        write_json_atomic(self.out / MANIFEST, manifest)
         for appender in (self._instructions, self._examples, self._rejected, self._requests):
-            appender.sync()
+            appender.fsync()
 
     def close(self) -> None:
         for appender in (self._instructions, self._examples, self._rejected, self._requests):

@@ -9,6 +9,7 @@ message built here ever holds the API key (:func:`scrub`).
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import os
 import random
@@ -103,6 +104,15 @@ def request_headers(request: Request) -> dict[str, str]:
 
 
 # -- responses ------------------------------------------------------------------------------
+
+
+def loads(raw: bytes | str) -> Any:
+    """A response body as JSON; :class:`MalformedResponse` when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        raise MalformedResponse(f"not JSON: {text[:80]!r}") from None
 
 
 def _field(value: Any, name: str) -> Any:
