@@ -122,6 +122,7 @@ class Pipeline:
         for text in [task.instruction for task in self.seeds] + state.instruction_texts:
             self.judge.keep(text)
         await self.teachers.start()
+        self.teachers.before_send(self._check_budget)
         self.budget.check_prices(self.teachers.models())
         models = {stage: self.teachers[stage].model for stage in self.stages.names}
         first = (self.stages.first.name, self.stages.first.prompt.sha)
@@ -189,13 +190,18 @@ class Pipeline:
     ) -> Completion:
         """One teacher request unless a budget is reached, recorded in requests.jsonl (its id,
         the instructions it served, its raw reply)."""
+        self._check_budget()
+        completion = await self.teachers.call(stage, request, call_id, serves, self.store.add_call)
+        self._show_progress()
+        return completion
+
+    def _check_budget(self) -> None:
+        """BudgetReached once a cap is reached: checked when a request is queued, and again
+        when a teacher is about to send it (``before_send``)."""
         if self._draining or (reason := self.budget.reached()) is not None:
             if not self._draining:
                 self._draining, self._stop_reason = True, reason
             raise BudgetReached(self._stop_reason or "budget reached")
-        completion = await self.teachers.call(stage, request, call_id, serves, self.store.add_call)
-        self._show_progress()
-        return completion
 
     def _show_progress(self) -> None:
         done = min(self._done(), self.config.num_instructions)

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -126,6 +127,8 @@ class OpenAITeacher:
         self.retries = 0
         self.failures = 0
         self._key = config.key()
+        #: called right before a request leaves the queue; may raise to stop it
+        self.before_send: Callable[[], None] | None = None
         #: per base URL, what :meth:`probe` found the server honours
         self.capabilities: dict[str, dict[str, bool | None]] = {}
         self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
@@ -198,6 +201,8 @@ class OpenAITeacher:
         attempt = 1
         await self.limiter.acquire()  # held while backing off: a struggling server sees less
         try:
+            if self.before_send is not None:
+                self.before_send()  # e.g. a budget reached while this request waited
             while True:
                 try:
                     return await self._attempt(body, headers, failed_on)

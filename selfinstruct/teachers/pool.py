@@ -107,6 +107,13 @@ class TeacherPool:
             with contextlib.suppress(Exception):
                 await teacher.aclose()
 
+    def before_send(self, check: Callable[[], None]) -> None:
+        """Have every teacher that queues requests behind a limit call ``check`` right before
+        it sends one (a cap reached while a request waited stops it there)."""
+        for teacher in self.teachers:
+            if hasattr(teacher, "before_send"):
+                teacher.before_send = check  # type: ignore[attr-defined]
+
     def models(self) -> set[str]:
         return {teacher.model for teacher in self.teachers}
 
