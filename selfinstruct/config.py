@@ -20,10 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from selfinstruct.assets import default_seed_file
 from selfinstruct.config_paths import resolve_file_paths
+from selfinstruct.config_sections import (
+    FilterConfig,
+    Section,
+    StagesConfig,
+)
 from selfinstruct.errors import InputError, validation_problem
 from selfinstruct.teachers import BACKENDS
 from selfinstruct.teachers.base import TeacherSettings
@@ -36,118 +41,6 @@ from selfinstruct.teachers.choice import (
 
 #: the shipped seed tasks (package data, read the same way in editable and wheel installs)
 DEFAULT_SEEDS = default_seed_file()
-
-# The paper's keyword blacklist plus Alpaca's additions (video, audio, music, flowchart, diagram).
-DEFAULT_BLACKLIST = [
-    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-    "map", "maps", "draw", "plot", "go to",
-    "video", "audio", "music", "flowchart", "diagram",
-]  # fmt: skip
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class SamplingConfig(Section):
-    """Sampling for one stage; ``None`` means the prompt file's front matter decides."""
-
-    temperature: float | None = Field(
-        default=None, ge=0, le=2, description="Sampling temperature, 0 to 2."
-    )
-    top_p: float | None = Field(
-        default=None, gt=0, le=1, description="Nucleus sampling: keep this probability mass."
-    )
-    max_tokens: int | None = Field(
-        default=None, ge=1, description="Most tokens one completion may have."
-    )
-    stop: list[str] | None = Field(
-        default=None, description="Strings that end a completion."
-    )
-
-
-class StageConfig(Section):
-    """Per-stage prompt file, sampling and (optionally) a teacher different from the default."""
-
-    prompt: Path | None = Field(
-        default=None, description="Prompt template file (default: the shipped one for the API)."
-    )
-    sampling: SamplingConfig = Field(
-        default_factory=SamplingConfig,
-        description="Sampling for this stage; unset fields come from the template's front matter.",
-    )
-    teacher: TeacherConfig | None = Field(
-        default=None,
-        description="This stage's teacher: fields set here are laid over the default teacher.",
-    )
-
-
-class InstructionsStageConfig(StageConfig):
-    """Stage 1 may ask for several replies to one prompt (``n``) where the server honours it."""
-
-    samples: int = Field(
-        default=1,
-        ge=1,
-        le=16,
-        description="Replies asked for per stage-1 request (n): the prompt is paid once for "
-        "all of them; a server that ignores n sends one.",
-    )
-
-
-class InputsStageConfig(StageConfig):
-    """Stage 2 has two templates: ``prompt`` (input-first) and ``output_first_prompt``
-    (classification tasks: a label, then an input)."""
-
-    output_first_prompt: Path | None = Field(
-        default=None,
-        description="Template for classification tasks: a label, then an input.",
-    )
-
-
-class StagesConfig(Section):
-    """One section a stage. A stage added to the sequence (not built in) gets its section
-    under its own name; a section naming no stage of the run is refused when the run starts."""
-
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-    __pydantic_extra__: dict[str, StageConfig] = Field(init=False)
-
-    instructions: InstructionsStageConfig = Field(default_factory=InstructionsStageConfig)
-    classify: StageConfig = Field(default_factory=StageConfig)
-    inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
-    outputs: StageConfig = Field(default_factory=StageConfig)
-
-    def get(self, stage: str) -> StageConfig:
-        if stage in type(self).model_fields:
-            return getattr(self, stage)
-        return (self.__pydantic_extra__ or {}).get(stage) or StageConfig()
-
-    def extra_sections(self) -> list[str]:
-        return sorted(self.__pydantic_extra__ or {})
-
-
-class FilterConfig(Section):
-    """Stage-1 heuristics and the ROUGE-L novelty rule (reject iff max F > threshold)."""
-
-    rouge_threshold: float = Field(
-        default=0.7,
-        ge=0,
-        le=1,
-        description="Drop an instruction whose ROUGE-L F against a kept one is above this.",
-    )
-    min_words: int = Field(default=4, ge=1, description="Drop instructions with fewer words.")
-    max_words: int = Field(default=150, ge=1, description="Drop instructions with more words.")
-    blacklist: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_BLACKLIST),
-        description="Drop instructions with one of these words (tasks a text model cannot do).",
-    )
-    banned_prefixes: list[str] = Field(
-        default_factory=lambda: ["Write a program"],
-        description="Drop instructions starting with one of these (case-insensitive).",
-    )
-    placeholder_outputs: list[str] = Field(
-        default_factory=lambda: ["n/a", "na", "none", "null", "nan", "-", "...", "<nooutput>"],
-        description="Drop instances whose whole output is one of these (case-insensitive).",
-    )
 
 
 class PriceConfig(Section):
@@ -233,7 +126,6 @@ class RunConfig(Section):
     max_consecutive_failures: int = Field(
         default=20, ge=1, description="Stop after this many failed teacher requests in a row."
     )
-
 
     @model_validator(mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from selfinstruct.config import FilterConfig
+from selfinstruct.config_sections import FilterConfig
 from selfinstruct.filters.instances import filter_instances
 from selfinstruct.records import Instance, Instruction
 from selfinstruct.stages import Job, Stage

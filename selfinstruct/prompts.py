@@ -32,7 +32,7 @@ import jinja2.meta
 import yaml
 
 from selfinstruct.assets import prompts_dir
-from selfinstruct.config import SamplingConfig
+from selfinstruct.config_sections import SamplingConfig
 from selfinstruct.errors import InputError
 from selfinstruct.records import Stage
 from selfinstruct.teachers.base import Api, Message, Request

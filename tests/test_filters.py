@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfinstruct.config import DEFAULT_BLACKLIST, FilterConfig
+from selfinstruct.config_sections import DEFAULT_BLACKLIST, FilterConfig
 from selfinstruct.filters.base import Drop, Remembers, TextFilter
 from selfinstruct.filters.heuristics import (
     BannedPrefix,

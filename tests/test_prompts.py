@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import SamplingConfig
+from selfinstruct.config_sections import SamplingConfig
 from selfinstruct.errors import InputError
 from selfinstruct.prompts import PROMPTS_DIR, load_template, split_messages
 from selfinstruct.stages import DEFAULT_SEQUENCE, build_stages

@@ -11,7 +11,7 @@ import re
 import string
 from collections.abc import Iterable, Sequence
 
-from selfinstruct.config import FilterConfig
+from selfinstruct.config_sections import FilterConfig
 from selfinstruct.filters.base import Drop, TextFilter
 
 __all__ = [

@@ -9,7 +9,7 @@ since no one can tell which is right) and ``duplicate_instance`` (a repeated
 
 from __future__ import annotations
 
-from selfinstruct.config import FilterConfig
+from selfinstruct.config_sections import FilterConfig
 from selfinstruct.filters.base import Drop
 from selfinstruct.records import Instance
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from selfinstruct.config import FilterConfig
+from selfinstruct.config_sections import FilterConfig
 from selfinstruct.filters.base import Drop, Remembers
 from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
 from selfinstruct.filters.rouge import DEFAULT_REPORT_FLOOR, RougeNovelty

@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from selfinstruct.config import RunConfig, SamplingConfig, StageConfig
+from selfinstruct.config import RunConfig
+from selfinstruct.config_sections import SamplingConfig, StageConfig
 from selfinstruct.prompts import PromptTemplate
 from selfinstruct.records import Example, Instance, Instruction, Provenance, Rejection, SeedTask
 from selfinstruct.teachers.base import Api, Completion, Request
