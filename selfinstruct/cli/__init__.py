@@ -7,6 +7,8 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 * ``data.py``: export, stats, report (what a run produced)
 * ``dedup.py``: dedup (ROUGE-L novelty over any file)
 * ``init.py``: init (a starter config and editable copies of the seeds and prompts)
+* ``preview.py``: preview (validate a config, show every stage's request; ``--live``)
+* ``mix.py``: mix (several runs and datasets into one capped, seeded mixture)
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def _register() -> None:
     for command in (init, generate, estimate, status, export, report, stats):
         cli.add_command(command)
     cli.add_command(dedup_command, name="dedup")
+    from selfinstruct.cli.preview import preview
+
+    cli.add_command(preview)
 
 
 _register()
