@@ -51,9 +51,11 @@ def _register() -> None:
     for command in (init, generate, estimate, status, export, report, stats):
         cli.add_command(command)
     cli.add_command(dedup_command, name="dedup")
+    from selfinstruct.cli.mix import mix_command
     from selfinstruct.cli.preview import preview
 
     cli.add_command(preview)
+    cli.add_command(mix_command, name="mix")
 
 
 _register()
