@@ -105,8 +105,9 @@ def test_temperature_gives_the_computed_proportions(tmp_path, temperature, total
         assert abs(counts[name] - wanted) <= 1, (name, counts[name], wanted)
     manifest = json.loads((tmp_path / "mix.manifest.json").read_text())
     for entry, wanted in zip(manifest["sources"], expected, strict=True):
-        assert entry["repeated"] == max(0, entry["taken"] - min(entry["capped"], entry["taken"]))
-        assert entry["unique"] <= entry["capped"]
+        # distinct rows while the source has them (the cap bounds the share), then repeats
+        assert entry["unique"] == min(entry["taken"], entry["available"])
+        assert entry["repeated"] == entry["taken"] - entry["unique"]
         assert abs(entry["target_share"] - wanted / rows_total) < 1e-6
 
 
@@ -252,6 +253,6 @@ def test_plan_arithmetic():
     flat = plan_mixture([1000, 100, 10], temperature=1e9, total=30)
     assert flat.quotas == (10, 10, 10)  # a very high temperature: equal shares
     fitting = plan_mixture([1000, 100, 10], temperature=2, repeat=False)
-    assert fitting.quotas[2] <= 10 and all(
-        q <= m for q, m in zip(fitting.quotas, fitting.capped, strict=True)
-    )
+    assert fitting.quotas[2] == 10  # the smallest source decides the largest total that fits
+    assert fitting.quotas == tuple(apportion(fitting.total, fitting.shares)) == (105, 33, 10)
+    assert apportion(fitting.total + 1, fitting.shares)[2] == 11  # one more does not fit

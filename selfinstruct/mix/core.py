@@ -6,10 +6,10 @@
    instruction of an *earlier* source: sources are compared with each other, not with
    themselves (a run holds several instances of one instruction on purpose);
 3. quotas per source (:mod:`.plan`: cap, temperature, weights, total);
-4. each source's rows in a seeded order, the first ones taken up to its quota and capped
-   size, skipping rows of a task-type group that is full (``quotas``: the largest share of
-   the source's quota one group may have); a quota above the capped size repeats the rows
-   taken, in the same order;
+4. each source's rows in a seeded order, the first ones taken up to its quota, skipping rows
+   of a task-type group that is full (``quotas``: the largest share of the source's quota
+   one group may have); a quota above the source's rows repeats the rows taken, in the same
+   order;
 5. the rows of all sources shuffled together (seeded) and written in any export layout and
    container (:func:`selfinstruct.export.export_rows`), and the manifest beside them.
 
@@ -201,7 +201,7 @@ def _select_all(
         quota, capped = plan.quotas[number], plan.capped[number]
         order = list(range(len(source.rows)))
         random.Random(f"{options.seed}:{source.name}").shuffle(order)
-        chosen, unique = select(order, labels, quota, capped, options.quotas, options.repeat)
+        chosen, unique = select(order, labels, quota, options.quotas, options.repeat)
         repeats: Counter[int] = Counter()
         part = []
         for index in chosen:
@@ -228,15 +228,15 @@ def select(
     order: list[int],
     labels: list[str] | None,
     quota: int,
-    capped: int,
     shares: dict[str, float],
     repeat: bool,
 ) -> tuple[list[int], int]:
-    """Row indices to take, in ``order``: up to ``min(quota, capped)`` distinct rows, no
-    group above its share of ``quota``; then, if ``repeat``, the same rows again in the same
-    order, when ``quota`` is above ``capped``, until ``quota`` is reached (less in proportion
-    when group limits left distinct rows out; still within the group limits). Returns the
-    indices and how many are distinct."""
+    """Row indices to take, in ``order`` (every row of the source): up to ``quota`` distinct
+    rows, no group above its share of ``quota``; then, if ``repeat`` and ``quota`` is above
+    the source's rows, the same rows again in the same order until ``quota`` is reached (less
+    in proportion when group limits left rows out; still within the group limits). Returns
+    the indices and how many are distinct."""
+    rows = len(order)
     used: Counter[str] = Counter()
 
     def fits(index: int) -> bool:
@@ -248,7 +248,7 @@ def select(
 
     picked: list[int] = []
     for index in order:
-        if len(picked) >= min(quota, capped):
+        if len(picked) >= quota:
             break
         if fits(index):
             picked.append(index)
@@ -257,9 +257,9 @@ def select(
     taken = list(picked)
     # repeats upsample a source whose quota is above its capped size, in proportion to the
     # distinct rows it could give (never to make up for rows a group quota left out)
-    target = quota if len(picked) >= capped else quota * len(picked) // max(capped, 1)
+    target = quota if len(picked) >= rows else quota * len(picked) // max(rows, 1)
     stalled, position = 0, 0
-    while repeat and quota > capped and len(taken) < target and stalled < len(picked):
+    while repeat and quota > rows and len(taken) < target and stalled < len(picked):
         index = picked[position % len(picked)]
         position += 1
         if not fits(index):

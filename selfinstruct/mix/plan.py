@@ -8,9 +8,11 @@ With sizes ``n_i`` (rows available after dedup), a cap ``K`` and a temperature `
 * quotas: ``total * p_i`` rounded by largest remainder, so they add up to ``total`` exactly.
 
 ``total`` defaults to the sum of the capped sizes; so with neither ``T`` nor weights every
-source gives exactly ``m_i`` rows (examples-proportional mixing with a cap, as in T5). A
-quota above ``m_i`` repeats rows (upsampling, as temperature sampling does) unless repeats
-are off; then the default total is the largest one whose quotas all fit.
+source gives exactly ``m_i`` rows (examples-proportional mixing with a cap, as in T5: the cap
+bounds a source's *rate*). A quota above ``m_i`` takes more distinct rows while the source
+has them (``n_i``) and repeats rows only beyond that (upsampling, as temperature sampling
+does), unless repeats are off; then the default total is the largest one whose quotas all
+fit in the ``n_i``.
 """
 
 from __future__ import annotations
@@ -87,10 +89,10 @@ def plan_mixture(
     if total is None and proportional:
         return Plan(tuple(capped), tuple(p), tuple(capped))
     if total is None:
-        total = sum(capped) if repeat else _largest_fitting_total(capped, p)
+        total = sum(capped) if repeat else _largest_fitting_total(sizes, p)
     quotas = apportion(total, p)
-    if not repeat and any(q > m for q, m in zip(quotas, capped, strict=True)):
-        most = _largest_fitting_total(capped, p)
+    if not repeat and any(q > n for q, n in zip(quotas, sizes, strict=True)):
+        most = _largest_fitting_total(sizes, p)
         raise InputError(
             f"{total} rows need repeated rows at these shares; without repeats at most {most} "
             "fit (lower --total, or allow repeats)",
@@ -99,14 +101,14 @@ def plan_mixture(
     return Plan(tuple(capped), tuple(p), tuple(quotas))
 
 
-def _largest_fitting_total(capped: Sequence[int], p: Sequence[float]) -> int:
-    """The largest total whose quotas are all within the capped sizes."""
-    fits = [m / share for m, share in zip(capped, p, strict=True) if share > 0]
+def _largest_fitting_total(sizes: Sequence[int], p: Sequence[float]) -> int:
+    """The largest total whose quotas are all within the sources' sizes."""
+    fits = [n / share for n, share in zip(sizes, p, strict=True) if share > 0]
     total = math.floor(min(fits) + _EPSILON) if fits else 0
-    while total < sum(capped) and all(
-        q <= m for q, m in zip(apportion(total + 1, p), capped, strict=True)
+    while total < sum(sizes) and all(
+        q <= n for q, n in zip(apportion(total + 1, p), sizes, strict=True)
     ):
         total += 1
-    while total > 0 and any(q > m for q, m in zip(apportion(total, p), capped, strict=True)):
+    while total > 0 and any(q > n for q, n in zip(apportion(total, p), sizes, strict=True)):
         total -= 1
     return total
