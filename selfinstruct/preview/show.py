@@ -116,6 +116,8 @@ def live_text(live: LivePreview, max_chars: int = 1500) -> str:
     """What ``--live`` saw: the endpoints, every round and stage with its reply and the
     decisions taken on it, the instance filters' verdict, tokens and cost."""
     lines = [RULE, "live: endpoints"]
+    if not live.endpoints:
+        lines.append("  none: the teachers run in this process")
     for check in live.endpoints:
         if check.error:
             lines.append(f"  {check.url}: no model list ({check.error})")
