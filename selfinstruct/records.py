@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: a stage's name: the built-in ones below, or any stage added to the sequence
 Stage = str
-STAGES: tuple[Stage, ...] = ("instructions", "classify", "inputs", "outputs")
+STAGES: tuple[Stage, ...] = (
+    "instructions", "classify", "inputs", "outputs", "evolve", "paraphrase", "invert"
+)  # fmt: skip
 #: a run's state in its manifest
 RunStatus = Literal["running", "complete", "stopped", "failed"]
 #: how an instruction or example was made: stage 1, or derived from a kept instruction by
@@ -175,6 +177,8 @@ class Counts(Record):
     rejected: int = 0
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     requests: dict[str, int] = Field(default_factory=dict)
+    #: kept instructions by origin (``instructions_kept`` counts them all)
+    instructions_by_origin: dict[str, int] = Field(default_factory=dict)
 
 
 class Manifest(Record):
