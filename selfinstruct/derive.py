@@ -74,8 +74,13 @@ class Derivations:
         self.paraphrase_threshold = config.stages.paraphrase.rouge_threshold
         self.judge = judge
         self.store = store
-        template = stages.templates.get("invert")
-        self.invert_sha = template.sha256[:16] if template is not None else ""
+        #: the derivation stages' template shas, as provenance records them
+        self.prompt_shas = {
+            name: template.sha256[:16]
+            for name, template in stages.templates.items()
+            if name in DERIVATION_STAGES
+        }
+        self.invert_sha = self.prompt_shas.get("invert", "")
         state = store.state
         #: (parent id, origin) of every evolved or inverted child already written
         self.children = {(row.parent, row.origin) for row in state.instructions if row.parent}
@@ -87,7 +92,7 @@ class Derivations:
         with the derived examples (one batch), then every rejection. Returns the evolved
         instructions to queue for the stage sequence."""
         queued: list[Instruction] = []
-        examples = [_own(example, job.instruction.origin) for example in examples]
+        examples = [_own(example, job, self.prompt_shas) for example in examples]
         batch = list(examples)
         if examples:
             group = ParaphraseGroup(job.instruction.instruction, self.paraphrase_threshold)
@@ -182,16 +187,24 @@ def _call_of(job: Job, stage: Origin) -> str:
     return calls[-1] if calls else ""
 
 
-def _own(example: Example, origin: Origin) -> Example:
-    """A job's example with its instruction's origin and the provenance of its own stages
-    only (the job's provenance also lists its derivation stages, which made other rows)."""
-    provenance = example.provenance
-    own = Provenance(
-        models={k: v for k, v in provenance.models.items() if k not in DERIVATION_STAGES},
-        prompts={k: v for k, v in provenance.prompts.items() if k not in DERIVATION_STAGES},
-        calls=[call for call in provenance.calls if _stage_of(call) not in DERIVATION_STAGES],
-    )
-    return example.model_copy(update={"provenance": own, "origin": origin})
+def _own(example: Example, job: Job, prompt_shas: dict[str, str]) -> Example:
+    """A job's example with its instruction's origin and the provenance of the stages that
+    made it: the job's provenance also lists the job's derivation stages, which made other
+    rows; an evolved instruction's examples name the evolve call, model and template that
+    wrote the instruction."""
+    provenance, row = example.provenance, job.instruction
+    mine = f"{row.id}."
+    models = {k: v for k, v in provenance.models.items() if k not in DERIVATION_STAGES}
+    prompts = {k: v for k, v in provenance.prompts.items() if k not in DERIVATION_STAGES}
+    if row.origin == "evolve":
+        models["evolve"], prompts["evolve"] = row.model, prompt_shas.get("evolve", "")
+    calls = [
+        call
+        for call in provenance.calls
+        if not (call.startswith(mine) and _stage_of(call) in DERIVATION_STAGES)
+    ]
+    own = Provenance(models=models, prompts=prompts, calls=calls)
+    return example.model_copy(update={"provenance": own, "origin": row.origin})
 
 
 def _with_stage(job: Job, stage: Origin, provenance: Provenance) -> Provenance:

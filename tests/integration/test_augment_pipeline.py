@@ -53,6 +53,11 @@ def test_evolve_paraphrase_and_invert_rows_with_their_provenance(tmp_path, scrip
     for example in examples:
         by_instruction[example.instruction_id].append(example)
     assert any(by_instruction[row.id] for row in evolved)  # expanded through stages 2-3
+    for row in evolved:  # their examples name the call that wrote the instruction
+        for example in by_instruction[row.id]:
+            assert example.provenance.calls[0] == row.call
+            assert example.provenance.prompts["evolve"] == run["manifest"].fingerprint[
+                "prompt:evolve"][:16]  # fmt: skip
     origins = {e.origin for row in evolved for e in by_instruction[row.id]}
     assert origins == {"evolve", "paraphrase"}  # an evolved task's paraphrases are its own
 
