@@ -18,6 +18,7 @@ from selfinstruct.filters.derivation import ParaphraseGroup, elimination_drop
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.pipeline import Pipeline
 from selfinstruct.records import Example, Instance, Instruction, Provenance
+from selfinstruct.report.html import headline
 from selfinstruct.report.numbers import build_report, stage_rows
 from selfinstruct.run.store import RunStore
 from selfinstruct.stages.base import Draft, Job
@@ -285,6 +286,7 @@ def test_a_split_keeps_a_task_with_its_paraphrases_and_inversion(tmp_path):
         (row.stage, row.label, row.count) for row in stage_rows_of(run)
     ]
     assert len(report.dataset_instructions) == 40  # paraphrases share their parent's id
+    assert ("examples by origin", "self-instruct 20, paraphrase 20, invert 20") in headline(report)
 
 
 def stage_rows_of(run: Path):

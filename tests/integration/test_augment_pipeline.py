@@ -98,6 +98,8 @@ def test_evolve_paraphrase_and_invert_rows_with_their_provenance(tmp_path, scrip
     )  # fmt: skip
     assert all(reasons[reason] > 0 for reason in expected), reasons
     assert run["manifest"].fingerprint["prompt:evolve"]
+    by_origin = Counter(row.origin for row in instructions.values())
+    assert run["manifest"].counts.instructions_by_origin == dict(by_origin)
 
 
 def test_a_run_with_augmentation_killed_at_random_resumes_without_loss_or_duplicates(tmp_path):
