@@ -131,6 +131,14 @@ def test_a_cut_or_filtered_reply_is_a_rejection_not_a_candidate():
         Completion(text='"Plan a trip."\n\nI hope this helps!', finish_reason="stop")
     )
     assert (text, problem) == ("Plan a trip.", None)
+    went_on = " Name the fruit in the list.\nInput: apple, bread\nOutput: apple"
+    assert read_instruction(Completion(text=went_on, finish_reason="stop"))[0] == (
+        "Name the fruit in the list."
+    )
+    wrapped = "Rank the cities below\nby population, largest first."
+    assert read_instruction(Completion(text=wrapped, finish_reason="stop"))[0] == (
+        "Rank the cities below by population, largest first."
+    )
 
 
 # -- the rules ------------------------------------------------------------------------------
@@ -142,8 +150,11 @@ def test_the_elimination_rules():
         "refusal"
     )
     assert elimination_drop("As an AI, no.", parent, evolved=False).reason == "refusal"
-    for copied in ("#Rewritten Prompt#: Explain tides.", "The given prompt asks for tides.",
-                   "Write the inverse task of this one."):  # fmt: skip
+    copies = (
+        "#Rewritten Prompt#: Explain tides.", "The given prompt asks for tides.",
+        "Write the inverse task of this one.", "Give the original task's input.",
+    )  # fmt: skip
+    for copied in copies:
         assert elimination_drop(copied, parent, evolved=True).reason == "copies_prompt"
     assert elimination_drop("Explain how tides work", parent, evolved=True).reason == (
         "no_information_gain"

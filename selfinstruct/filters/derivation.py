@@ -4,7 +4,7 @@ Evol-Instruct's elimination rules (WizardLM, section 3.3), each a :class:`Drop` 
 
 * ``refusal``: the teacher declined ("Sorry, I cannot ...");
 * ``copies_prompt``: the rewrite copies the rewriting prompt's own words ("#Rewritten
-  Prompt#", "given prompt", "the inverse task" ...);
+  Prompt#", "given prompt", "the inverse task", "the original task" ...);
 * ``no_information_gain``: an evolved instruction whose words are all words of its parent
   (the same task, or a part of it);
 * too short: the stage-1 heuristic ``too_short`` (applied with the others by the judge).
@@ -31,7 +31,7 @@ _REFUSAL_RE = re.compile(
 _PROMPT_WORDS_RE = re.compile(
     r"#\s*(?:the\s+)?(?:given|rewritten|created)\s+prompt\s*#"
     r"|\b(?:given|rewritten|created)\s+prompt\b"
-    r"|\b(?:inverse|inverted|reverse|reversed)\s+task\b",
+    r"|\b(?:inverse|inverted|reverse|reversed|original)\s+task\b",
     re.IGNORECASE,
 )
 

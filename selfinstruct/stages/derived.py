@@ -8,6 +8,7 @@ another worker carries it back unchanged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from selfinstruct.records import Instance, Origin
@@ -15,9 +16,13 @@ from selfinstruct.stages.text import (
     clean_text,
     drop_leading_preamble,
     drop_trailing_chatter,
+    split_lines,
     split_paragraphs,
 )
 from selfinstruct.teachers.base import Completion
+
+#: a line where a completion model starts the next part of an example, not the instruction
+_NEXT_EXAMPLE_RE = re.compile(r"^\s*(?:#|(?:task|input|output|answer|response)\s*[:：])", re.I)
 
 #: the derivation stages, by name (each stage's name is also the origin of what it writes)
 DERIVATION_STAGES: tuple[Origin, ...] = ("evolve", "paraphrase", "invert")
@@ -51,6 +56,9 @@ def read_instruction(completion: Completion) -> tuple[str, str | None]:
     paragraphs = split_paragraphs(text)
     if len(paragraphs) > 1 and paragraphs[0].rstrip().endswith(":"):  # "Here it is:"
         text = "\n\n".join(paragraphs[1:])
+    lines = split_lines(text)
+    ends = [n for n, line in enumerate(lines) if n and _NEXT_EXAMPLE_RE.match(line)]
+    text = "\n".join(lines[: ends[0]] if ends else lines)  # a completion model went on
     text = clean_text(_one_line(text))
     return text, None if text else "empty_reply"
 
