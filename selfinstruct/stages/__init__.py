@@ -33,7 +33,9 @@ DEFAULT_SEQUENCE: tuple[type[Stage[Job]], ...] = (ClassifyStage, InputStage, Out
 #: write derived instructions (:mod:`selfinstruct.stages.derived`)
 DERIVATION_SEQUENCE: tuple[type[Stage[Job]], ...] = (EvolveStage, ParaphraseStage, InvertStage)
 
-__all__ = ["DEFAULT_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages"]
+__all__ = [
+    "DEFAULT_SEQUENCE", "DERIVATION_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
