@@ -9,6 +9,7 @@ A new stage that needs settings of its own adds its section class here (a subcla
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +80,54 @@ class InputsStageConfig(StageConfig):
     )
 
 
+#: Evol-Instruct's rewritings: five in depth, one in breadth (a new task in the same domain)
+EvolveOperation = Literal[
+    "constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth"
+]
+EVOLVE_OPERATIONS: tuple[EvolveOperation, ...] = (
+    "constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth"
+)  # fmt: skip
+
+
+class EvolveStageConfig(StageConfig):
+    """Evol-Instruct: rewrite each instruction that got examples, one operation per round."""
+
+    enabled: bool = Field(default=False, description="Evolve kept instructions (Evol-Instruct).")
+    rounds: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Evolution rounds: an evolved instruction is evolved again until this round.",
+    )
+    operations: list[EvolveOperation] = Field(
+        default_factory=lambda: list(EVOLVE_OPERATIONS),
+        min_length=1,
+        description="Operations drawn from (one per instruction and round): "
+        + ", ".join(EVOLVE_OPERATIONS)
+        + ".",
+    )
+
+
+class ParaphraseStageConfig(StageConfig):
+    """Paraphrase expansion: k rewordings of an instruction that share its instances."""
+
+    enabled: bool = Field(default=False, description="Add paraphrases of each instruction.")
+    k: int = Field(default=3, ge=1, le=10, description="Paraphrases asked for per instruction.")
+    rouge_threshold: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Drop a paraphrase whose ROUGE-L F against the instruction or another kept "
+        "paraphrase of it is above this (looser than the novelty rule on purpose).",
+    )
+
+
+class InvertStageConfig(StageConfig):
+    """Inversion: a new task that produces an example's input from its output."""
+
+    enabled: bool = Field(default=False, description="Add the inverted task of an example.")
+
+
 class StagesConfig(Section):
     """One section a stage. A stage added to the sequence (not built in) gets its section
     under its own name; a section naming no stage of the run is refused when the run starts."""
@@ -90,6 +139,9 @@ class StagesConfig(Section):
     classify: StageConfig = Field(default_factory=StageConfig)
     inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
     outputs: StageConfig = Field(default_factory=StageConfig)
+    evolve: EvolveStageConfig = Field(default_factory=EvolveStageConfig)
+    paraphrase: ParaphraseStageConfig = Field(default_factory=ParaphraseStageConfig)
+    invert: InvertStageConfig = Field(default_factory=InvertStageConfig)
 
     def get(self, stage: str) -> StageConfig:
         if stage in type(self).model_fields:

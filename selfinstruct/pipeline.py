@@ -10,13 +10,12 @@ Follow one record:
    → outputs, :data:`selfinstruct.stages.DEFAULT_SEQUENCE`): each stage turns the job into
    requests, the teacher answers, the stage parses the replies back into the job; then the
    instance filters run and the job's :class:`Example` rows are written together, each with
-   the ids of the teacher calls behind it.
+   the ids of the teacher calls behind it (derived rows too: :mod:`selfinstruct.derive`).
 
 Stage-1 rounds and jobs run concurrently (the teacher's own limit bounds how many requests
 are in flight), so work for an instruction starts as soon as it is kept. The run stops when
 ``num_instructions`` instructions have examples; jobs finishing after that are discarded
-(their instructions stay pending for a later, larger run), so a finished run holds exactly
-the target.
+(they stay pending for a later, larger run), so a finished run holds exactly the target.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selfinstruct.config import RunConfig
+from selfinstruct.derive import Derivations
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
@@ -130,6 +130,7 @@ class Pipeline:
             first, self.stages.sequence, self.config.filters, models, self.config.seed,
             self._call, state.new_call_id,
         )  # fmt: skip
+        self.derived = Derivations(self.config, self.stages, self.judge, self.store)
         self.store.write_manifest(self._manifest("running"))
 
     def _done(self) -> int:
@@ -265,8 +266,7 @@ class Pipeline:
         self._schedule.job_done(bool(examples))
         if not examples:
             job.reject(job.answered_by, NO_VALID_INSTANCES, "")
-        self.store.add_examples(examples)
-        self.store.add_rejections(job.rejections)
+        self._backlog.extendleft(self.derived.write_job(job, examples))  # derived ones first
         self._show_progress()
 
     # ------------------------------------------------------------- stopping

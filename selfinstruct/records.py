@@ -20,9 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: a stage's name: the built-in ones below, or any stage added to the sequence
 Stage = str
-STAGES: tuple[Stage, ...] = ("instructions", "classify", "inputs", "outputs")
+STAGES: tuple[Stage, ...] = (
+    "instructions", "classify", "inputs", "outputs", "evolve", "paraphrase", "invert"
+)  # fmt: skip
 #: a run's state in its manifest
 RunStatus = Literal["running", "complete", "stopped", "failed"]
+#: how an instruction or example was made: stage 1, or derived from a kept instruction by
+#: Evol-Instruct rewriting, paraphrasing or inversion (``stages.evolve|paraphrase|invert``)
+Origin = Literal["self-instruct", "evolve", "paraphrase", "invert"]
 
 
 class Record(BaseModel):
@@ -88,6 +93,15 @@ class Instruction(Record):
     most_similar: str | None = None
     #: the id of the stage-1 call that wrote it (``requests.jsonl``); "" in older runs
     call: str = ""
+    #: derived instructions: how it was made, from which instruction (``parent``), in which
+    #: evolution round (0 for stage 1) and by which Evol-Instruct operation
+    origin: Origin = "self-instruct"
+    parent: str | None = None
+    round: int = 0
+    operation: str | None = None
+    #: an inverted instruction's one instance (the parent's output as input, its input as
+    #: output): the example is rebuilt from it on resume
+    instance: Instance | None = None
 
 
 class Provenance(Record):
@@ -109,6 +123,11 @@ class Example(Record):
     output: str
     is_classification: bool
     provenance: Provenance
+    #: how it was made; paraphrase examples keep their parent's ``instruction_id``
+    origin: Origin = "self-instruct"
+    #: examples sharing instances (a task, its paraphrases, its inversion) share a group, the
+    #: parent's instruction id, so a split keeps them together; "" means ``instruction_id``
+    group: str = ""
 
 
 class Rejection(Record):
@@ -158,6 +177,8 @@ class Counts(Record):
     rejected: int = 0
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     requests: dict[str, int] = Field(default_factory=dict)
+    #: kept instructions by origin (``instructions_kept`` counts them all)
+    instructions_by_origin: dict[str, int] = Field(default_factory=dict)
 
 
 class Manifest(Record):

@@ -33,6 +33,9 @@ STAGE_PROMPTS = {
     "stages.inputs.prompt": "inputs.input_first",
     "stages.inputs.output_first_prompt": "inputs.output_first",
     "stages.outputs.prompt": "outputs",
+    "stages.evolve.prompt": "evolve",
+    "stages.paraphrase.prompt": "paraphrase",
+    "stages.invert.prompt": "invert",
 }
 
 _HEADER = """\

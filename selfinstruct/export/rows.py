@@ -1,7 +1,8 @@
 """The rows to export: a run's examples (plus its seed tasks), capped, split and shuffled.
 
 ``--split train=0.95,test=0.05`` assigns whole *instructions* to splits (fractions are of
-instructions; every example of one instruction lands in the same split), deterministically
+instructions; every example of one instruction lands in the same split, and so do the
+paraphrases and the inversion that share its instances: one ``group``), deterministically
 from ``--seed``.
 """
 
@@ -33,6 +34,12 @@ class Row:
     output: str
     is_classification: bool = False
     source: str = "machine"
+    #: rows that share instances (a task, its paraphrases, its inversion) share a group
+    group: str = ""
+
+    @property
+    def split_key(self) -> str:
+        return self.group or self.instruction_id
 
 
 # -- reading a run --------------------------------------------------------------------------
@@ -79,7 +86,15 @@ def collect_rows(
     """The rows to export: the run's examples (plus seeds), at most K per instruction."""
     examples, torn = load_examples(run_dir)
     rows = [
-        Row(e.id, e.instruction_id, e.instruction, e.input, e.output, e.is_classification)
+        Row(
+            e.id,
+            e.instruction_id,
+            e.instruction,
+            e.input,
+            e.output,
+            e.is_classification,
+            group=e.group,
+        )
         for e in examples
     ]
     if include_seeds:
@@ -148,8 +163,9 @@ def _allocate(total: int, fractions: dict[str, float]) -> dict[str, int]:
 
 
 def split_rows(rows: Sequence[Row], fractions: dict[str, float], seed: int) -> dict[str, list[Row]]:
-    """Whole instructions to each split, by a seeded shuffle of the sorted instruction ids."""
-    ids = sorted({row.instruction_id for row in rows})
+    """Whole instructions to each split, by a seeded shuffle of the sorted instruction ids
+    (the group's, for rows that share instances with another instruction)."""
+    ids = sorted({row.split_key for row in rows})
     random.Random(seed).shuffle(ids)
     counts = _allocate(len(ids), fractions)
     assigned: dict[str, str] = {}
@@ -160,7 +176,7 @@ def split_rows(rows: Sequence[Row], fractions: dict[str, float], seed: int) -> d
         start += count
     splits: dict[str, list[Row]] = {name: [] for name in fractions}
     for row in rows:
-        splits[assigned[row.instruction_id]].append(row)
+        splits[assigned[row.split_key]].append(row)
     return splits
 
 

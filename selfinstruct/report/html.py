@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import statistics
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from selfinstruct.records import Counts
 from selfinstruct.report.numbers import Report
 from selfinstruct.report.stats import percentile
 from selfinstruct.run.budget import format_usd, total_cost
@@ -56,14 +58,27 @@ def headline(report: Report) -> list[tuple[str, str]]:
     cost, complete = total_cost(report.usage)
     per_example = report.tokens_per_example
     return [
-        ("instructions kept by stage 1", f"{counts.instructions_kept:,}" if counts else "?"),
+        ("instructions kept by stage 1", f"{_stage_one(counts):,}" if counts else "?"),
         ("instructions in the dataset", f"{len(report.dataset_instructions):,}"),
         ("examples", f"{len(report.examples):,}"),
         ("rejected (all stages)", f"{report.rejected_total:,}"),
         ("teacher tokens", f"{report.total_tokens:,}"),
         ("tokens per example", f"{per_example:,.0f}" if per_example is not None else "—"),
         ("cost", format_usd(cost) + ("" if complete else " + unknown (unpriced models)")),
+        *_origins(report),
     ]
+
+
+def _stage_one(counts: Counts) -> int:
+    return counts.instructions_by_origin.get("self-instruct", counts.instructions_kept)
+
+
+def _origins(report: Report) -> list[tuple[str, str]]:
+    """Examples by origin, when augmentation (evolve, paraphrase, invert) made any."""
+    origins = Counter(example.origin for example in report.examples)
+    if set(origins) <= {"self-instruct"}:
+        return []
+    return [("examples by origin", ", ".join(f"{k} {n:,}" for k, n in origins.most_common()))]
 
 
 def _rouge(report: Report) -> dict[str, str] | None:

@@ -123,11 +123,16 @@ def stage_rows(data: RunData) -> list[StageRow]:
     for row in data.rejections:
         by_stage.setdefault(row.stage, Counter())[row.reason] += 1
     rows: list[StageRow] = []
+    origins = Counter(row.origin for row in data.instructions)  # derived ones: their stage's
+    origins["paraphrase"] = sum(example.origin == "paraphrase" for example in data.examples)
     for stage in STAGES:
         if stage == "instructions":
-            rows.append(StageRow(stage, "kept", len(data.instructions), "kept"))
+            rows.append(StageRow(stage, "kept", origins["self-instruct"], "kept"))
         if stage == "outputs":
             rows.append(StageRow(stage, "examples kept", len(data.examples), "kept"))
+        if stage in ("evolve", "paraphrase", "invert") and origins[stage]:
+            label = "examples kept" if stage == "paraphrase" else "kept"
+            rows.append(StageRow(stage, label, origins[stage], "kept"))
         for reason, count in by_stage.get(stage, Counter()).most_common():
             rows.append(StageRow(stage, reason, count, "rejected"))
     return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
@@ -63,6 +64,7 @@ def build_manifest(
             rejected=sum(state.rejected_by_reason.values()),
             rejected_by_reason=dict(sorted(state.rejected_by_reason.items())),
             requests=dict(state.requests),
+            instructions_by_origin=dict(Counter(row.origin for row in state.instructions)),
         ),
         usage=dict(state.usage),
         cost_usd=cost_usd,

@@ -19,15 +19,23 @@ from selfinstruct.prompts import PromptTemplate, default_prompt_path, load_templ
 from selfinstruct.records import SeedTask
 from selfinstruct.stages.base import Job, Round, Stage, StageContext, StagePrompt
 from selfinstruct.stages.classify import ClassifyStage
+from selfinstruct.stages.evolve import EvolveStage
 from selfinstruct.stages.inputs import InputStage
 from selfinstruct.stages.instructions import InstructionStage
+from selfinstruct.stages.invert import InvertStage
 from selfinstruct.stages.outputs import OutputStage
+from selfinstruct.stages.paraphrase import ParaphraseStage
 from selfinstruct.teachers.base import Api
 
 #: what every kept instruction goes through, in order
 DEFAULT_SEQUENCE: tuple[type[Stage[Job]], ...] = (ClassifyStage, InputStage, OutputStage)
+#: appended to the sequence, each when its section says ``enabled`` (off by default): they
+#: write derived instructions (:mod:`selfinstruct.stages.derived`)
+DERIVATION_SEQUENCE: tuple[type[Stage[Job]], ...] = (EvolveStage, ParaphraseStage, InvertStage)
 
-__all__ = ["DEFAULT_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages"]
+__all__ = [
+    "DEFAULT_SEQUENCE", "DERIVATION_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ def build_stages(
     ``api_for(stage_name)`` says which API the stage's teacher speaks. Demonstrations fixed
     per run are drawn from one RNG seeded by ``config.seed``, stage by stage in order.
     """
+    enabled = [cls for cls in DERIVATION_SEQUENCE if _enabled(config, cls) and cls not in sequence]
+    sequence = (*sequence, *enabled)
     _check_sections(config, [InstructionStage.name] + [cls.name for cls in sequence])
     demo_rng = random.Random(f"{config.seed}:demos")
     templates: dict[str, PromptTemplate] = {}
@@ -83,6 +93,10 @@ def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePromp
             sampling=settings.sampling,
         )
     return prompts
+
+
+def _enabled(config: RunConfig, cls: type[Stage[Job]]) -> bool:
+    return bool(getattr(config.stages.get(cls.name), "enabled", False))
 
 
 def _check_sections(config: RunConfig, names: list[str]) -> None:

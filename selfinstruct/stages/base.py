@@ -26,6 +26,7 @@ from selfinstruct.config import RunConfig
 from selfinstruct.config_sections import SamplingConfig, StageConfig
 from selfinstruct.prompts import PromptTemplate
 from selfinstruct.records import Example, Instance, Instruction, Provenance, Rejection, SeedTask
+from selfinstruct.stages.derived import Derived
 from selfinstruct.teachers.base import Api, Completion, Request
 
 _SPACES = re.compile(r"\s+")
@@ -120,6 +121,8 @@ class Job:
     prompts: dict[str, str] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    #: what the derivation stages (evolve, paraphrase, invert) wrote, for the run to judge
+    derived: list[Derived] = field(default_factory=list)
 
     def reject(
         self, stage: str, reason: str, candidate: str, details: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,11 +78,11 @@ def complete_lines(path: Path) -> bytes:
 
 
 def start_run(
-    base_url: str, out: Path, target: int, env: dict[str, str]
+    base_url: str, out: Path, target: int, env: dict[str, str], extra: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
     args = [
         sys.executable, "-m", "selfinstruct", "generate", "--base-url", base_url,
-        "-n", str(target), "--out", str(out), "-q", "--max-concurrency", "4",
+        "-n", str(target), "--out", str(out), "-q", "--max-concurrency", "4", *extra,
     ]  # fmt: skip
     return subprocess.Popen(
         args,
@@ -100,8 +101,10 @@ def soak(
     latency_s: float = 0.03,
     fault_rate: float = 0.0,
     max_delay_s: float = 2.0,
+    extra: Sequence[str] = (),
 ) -> SoakResult:
-    """Kill ``kills`` times at random instants, then let the run finish, and audit the files."""
+    """Kill ``kills`` times at random instants, then let the run finish, and audit the files.
+    ``extra``: more ``generate`` arguments (``--set stages.evolve.enabled=true``...)."""
     rng = random.Random(seed)
     result = SoakResult(target=target)
     snapshots: list[dict[str, bytes]] = []
@@ -110,7 +113,7 @@ def soak(
         SelfInstructResponder(), latency_s=latency_s, fault_rate=fault_rate, seed=seed
     ) as server:
         while result.kills < kills:
-            process = start_run(server.base_url, out, target, env)
+            process = start_run(server.base_url, out, target, env, extra)
             time.sleep(rng.uniform(0.05, max_delay_s))
             if process.poll() is not None:  # it finished before the kill: more work next time
                 result.final_exit = process.returncode
@@ -123,7 +126,7 @@ def soak(
             result.kills += 1
             snapshots.append({name: complete_lines(out / name) for name in FILES})
         while True:
-            process = start_run(server.base_url, out, target, env)
+            process = start_run(server.base_url, out, target, env, extra)
             result.resumes += 1
             result.final_exit = process.wait(timeout=600)
             if result.final_exit != 3:  # 3: the breaker tripped on injected faults; resume

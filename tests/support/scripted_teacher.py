@@ -13,6 +13,7 @@ its RNG):
 * ``inputs``: two labels with an input each when the prompt ends with ``Class label:``
   (output-first), else one input, sometimes ``<noinput>``;
 * ``outputs``: an answer, now and then ``N/A`` so the instance filters have something to drop;
+* ``evolve``, ``paraphrase``, ``invert``: see :mod:`tests.support.derivation_replies`;
 * any other stage (or none): :data:`GENERIC_REPLY`, unless ``extra`` has a handler for it:
   ``SelfInstructResponder(extra={"shout": lambda kind, body: Reply(text="HEY")})``.
 
@@ -28,6 +29,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tests.support.derivation_replies import DERIVATION_REPLIES
 from tests.support.openai_server import Kind, Reply, prompt_text, request_stage
 
 #: what a stage the responder does not know gets
@@ -90,6 +92,8 @@ class SelfInstructResponder:
             return self._inputs(prompt, rng)
         if stage == "outputs":
             return self._output(rng)
+        if stage in DERIVATION_REPLIES:  # evolve, paraphrase, invert
+            return Reply(text=DERIVATION_REPLIES[stage](prompt, rng))
         return Reply(text=GENERIC_REPLY)
 
     def _inputs(self, prompt: str, rng: random.Random) -> Reply:
