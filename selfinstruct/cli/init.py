@@ -33,6 +33,7 @@ STAGE_PROMPTS = {
     "stages.inputs.prompt": "inputs.input_first",
     "stages.inputs.output_first_prompt": "inputs.output_first",
     "stages.outputs.prompt": "outputs",
+    "stages.judge.prompt": "judge",
 }
 
 _HEADER = """\

@@ -2,7 +2,8 @@
 
 Adding a stage is one file here (a class with the shape in :mod:`selfinstruct.stages.base`),
 one template in ``prompts/`` and one entry in :data:`DEFAULT_SEQUENCE` (or a sequence handed
-to the pipeline); its settings live under ``stages.<name>`` in the run config.
+to the pipeline); its settings live under ``stages.<name>`` in the run config. Optional
+stages join the sequence when their section enables them (:data:`OPTIONAL_STAGES`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,26 @@ from selfinstruct.stages.base import Job, Round, Stage, StageContext, StagePromp
 from selfinstruct.stages.classify import ClassifyStage
 from selfinstruct.stages.inputs import InputStage
 from selfinstruct.stages.instructions import InstructionStage
+from selfinstruct.stages.judge import JudgeStage
 from selfinstruct.stages.outputs import OutputStage
 from selfinstruct.teachers.base import Api
 
 #: what every kept instruction goes through, in order
 DEFAULT_SEQUENCE: tuple[type[Stage[Job]], ...] = (ClassifyStage, InputStage, OutputStage)
 
-__all__ = ["DEFAULT_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages"]
+#: stages appended to the sequence when ``stages.<name>.enabled`` is true, in this order
+OPTIONAL_STAGES: tuple[type[Stage[Job]], ...] = (JudgeStage,)
+
+__all__ = [
+    "DEFAULT_SEQUENCE",
+    "OPTIONAL_STAGES",
+    "Job",
+    "Round",
+    "Stage",
+    "Stages",
+    "build_stages",
+    "enabled_sequence",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,9 @@ def build_stages(
 
     ``api_for(stage_name)`` says which API the stage's teacher speaks. Demonstrations fixed
     per run are drawn from one RNG seeded by ``config.seed``, stage by stage in order.
+    Enabled optional stages are appended to ``sequence`` (:func:`enabled_sequence`).
     """
+    sequence = enabled_sequence(config, sequence)
     _check_sections(config, [InstructionStage.name] + [cls.name for cls in sequence])
     demo_rng = random.Random(f"{config.seed}:demos")
     templates: dict[str, PromptTemplate] = {}
@@ -67,6 +83,18 @@ def build_stages(
     first = build(InstructionStage)
     built = tuple(build(cls) for cls in sequence)
     return Stages(first=first, sequence=built, templates=templates)
+
+
+def enabled_sequence(
+    config: RunConfig, sequence: Sequence[type[Stage[Job]]]
+) -> tuple[type[Stage[Job]], ...]:
+    """``sequence`` plus each optional stage whose section says ``enabled: true``."""
+    extra = [
+        cls
+        for cls in OPTIONAL_STAGES
+        if cls not in sequence and getattr(config.stages.get(cls.name), "enabled", False)
+    ]
+    return (*sequence, *extra)
 
 
 def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePrompt]:
