@@ -33,6 +33,10 @@ class Row:
     output: str
     is_classification: bool = False
     source: str = "machine"
+    #: the judge's score of ``output`` (None: not judged)
+    judge_score: int | None = None
+    #: sampled outputs and their scores, best first (``stages.outputs.samples`` > 1)
+    candidates: tuple[tuple[str, int | None], ...] = ()
 
 
 # -- reading a run --------------------------------------------------------------------------
@@ -79,9 +83,13 @@ def collect_rows(
     """The rows to export: the run's examples (plus seeds), at most K per instruction."""
     examples, torn = load_examples(run_dir)
     rows = [
-        Row(e.id, e.instruction_id, e.instruction, e.input, e.output, e.is_classification)
+        Row(
+            e.id, e.instruction_id, e.instruction, e.input, e.output, e.is_classification,
+            judge_score=e.judge.score if e.judge else None,
+            candidates=tuple((c.output, c.judge.score if c.judge else None) for c in e.candidates),
+        )
         for e in examples
-    ]
+    ]  # fmt: skip
     if include_seeds:
         rows.extend(seed_rows(read_manifest(run_dir), run_dir))
     if max_per_instruction is not None:
