@@ -67,6 +67,7 @@ def parse_judgement(text: str) -> tuple[int, str] | None:
     rest = (plain[: match.start()] + plain[match.end() :]).strip()
     lines = [_RATIONALE_LABEL_RE.sub("", line).strip() for line in rest.splitlines()]
     rationale = one_line(" ".join(line for line in lines if line))
+    rationale = re.sub(r"([.!?])[.,;:]+", r"\1", re.sub(r"\s+([.,;:!?])", r"\1", rationale))
     return score, rationale.strip(" :-")[:1000]
 
 
