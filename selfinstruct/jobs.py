@@ -107,7 +107,7 @@ class JobRunner:
         filtered = False
         for stage in self.sequence:
             if getattr(stage, "after_instance_filters", False) and not filtered:
-                self.filter_instances(job)
+                self.apply_instance_filters(job)
                 filtered = True
             for round_ in range(getattr(stage, "rounds", 1)):
                 requests = stage.requests(job)
@@ -115,7 +115,7 @@ class JobRunner:
                     break
                 await self._round(stage, job, requests)
         if not filtered:
-            self.filter_instances(job)
+            self.apply_instance_filters(job)
         return job.answered()
 
     async def _round(self, stage: Stage[Job], job: Job, requests: list[Request]) -> None:
@@ -137,7 +137,7 @@ class JobRunner:
         )
         stage.parse(job, list(completions))
 
-    def filter_instances(self, job: Job) -> None:
+    def apply_instance_filters(self, job: Job) -> None:
         """Drop the answered drafts (and sampled candidates) the instance filters reject,
         recording why. A draft keeps its first candidate that passes as its output."""
         for draft in job.drafts:
@@ -166,4 +166,4 @@ class JobRunner:
         kept_ids = {id(instance) for instance in kept}
         for draft, instance in zip(answered, instances, strict=True):
             if id(instance) not in kept_ids:
-                job.drafts.remove(draft)
+                job.drop(draft)

@@ -162,6 +162,10 @@ class Job:
             )
         )
 
+    def drop(self, draft: Draft) -> None:
+        """Remove this draft (by identity: two drafts may hold equal text)."""
+        self.drafts = [kept for kept in self.drafts if kept is not draft]
+
     def answered(self) -> list[Instance]:
         """The drafts that have an output, as instances (what the instance filters judge)."""
         drafts = [draft for draft in self.drafts if draft.output is not None]

@@ -136,7 +136,7 @@ class JudgeStage:
         if not scored:
             shown = render_instance(draft.input, draft.output or "")
             job.reject(self.name, "unparseable", shown, {"reply": rated[0][2][:1000]})
-            job.drafts.remove(draft)
+            job.drop(draft)
             return
         scored.sort(key=lambda pair: -pair[1].score)  # stable: ties keep sample order
         # an output equal to an earlier draft's kept one (same input) would be a duplicate
@@ -144,13 +144,13 @@ class JudgeStage:
         if best is None:
             shown = render_instance(draft.input, scored[0][0])
             job.reject(self.name, "duplicate_instance", shown)
-            job.drafts.remove(draft)
+            job.drop(draft)
             return
         output, score = best
         if score.score < self.min_score:
             details = {"score": score.score, "rationale": score.rationale, "model": score.model}
             job.reject(self.name, LOW_SCORE, render_instance(draft.input, output), details)
-            job.drafts.remove(draft)
+            job.drop(draft)
             return
         taken.add((draft.input, output))
         draft.output, draft.judge = output, score

@@ -135,7 +135,7 @@ class OutputStage:
         if self.samples > 1 and sampling.received < self.samples and not sampling.topped_up:
             sampling.missing = self.samples - sampling.received
         elif draft.output is None:
-            job.drafts.remove(draft)
+            job.drop(draft)
 
 
 def read_output(completion: Completion) -> tuple[str, str | None]:
