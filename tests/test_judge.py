@@ -160,3 +160,34 @@ def test_shipped_judge_prompts_render_the_rated_answer(api):
         assert request.messages is not None and request.messages[0].role == "system"
     else:
         assert text.endswith("Rationale:")
+
+
+def test_every_layout_has_a_dataset_card_description():
+    from selfinstruct.export.hub import _LAYOUT_FIELDS
+    from selfinstruct.export.layouts import LAYOUTS
+
+    assert set(_LAYOUT_FIELDS) == set(LAYOUTS)
+
+
+def test_instance_filters_drop_bad_samples_and_keep_the_first_good_one_as_output():
+    from selfinstruct.config_sections import FilterConfig
+    from selfinstruct.jobs import JobRunner
+
+    async def never(*args):  # the filters send nothing
+        raise AssertionError("no request expected")
+
+    runner = JobRunner(("instructions", "sha"), (), FilterConfig(), {}, 0, never, str)
+    mixed = Draft("in", output="N/A", candidates=["N/A", "good", "in", "better"])
+    hopeless = Draft("x", output="N/A", candidates=["N/A", ""])
+    job = _job(mixed, hopeless)
+    job.answered_by = "outputs"
+    runner.apply_instance_filters(job)
+    assert job.drafts == [mixed]
+    assert (mixed.output, mixed.candidates) == ("good", ["good", "better"])
+    reasons = [(r.reason, r.candidate, r.details.get("sample")) for r in job.rejections]
+    assert reasons == [
+        ("placeholder_output", "in -> N/A", True),
+        ("input_equals_output", "in -> in", True),
+        ("empty_output", "x -> ", True),  # the other samples of the hopeless draft
+        ("placeholder_output", "x -> N/A", None),  # its output, as any instance
+    ]
