@@ -93,7 +93,7 @@ class OutputsStageConfig(StageConfig):
 
 class JudgeStageConfig(StageConfig):
     """The LLM judge after stage 3 (off by default): rates each output 1-10 on the rubric in
-    its prompt file and drops examples rated below ``min_score``."""
+    its prompt file and drops examples rated below min_score."""
 
     enabled: bool = Field(default=False, description="Rate every output with an LLM judge.")
     min_score: int = Field(
