@@ -128,6 +128,31 @@ class InvertStageConfig(StageConfig):
     enabled: bool = Field(default=False, description="Add the inverted task of an example.")
 
 
+class OutputsStageConfig(StageConfig):
+    """Stage 3 may sample several outputs per input, for the judge to rank (preference data)."""
+
+    samples: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Outputs sampled per input: one request with n where the server honours "
+        "it, else one request each; the judge ranks them and the best becomes the output.",
+    )
+
+
+class JudgeStageConfig(StageConfig):
+    """The LLM judge after stage 3 (off by default): rates each output 1-10 on the rubric in
+    its prompt file and drops examples rated below min_score."""
+
+    enabled: bool = Field(default=False, description="Rate every output with an LLM judge.")
+    min_score: int = Field(
+        default=6,
+        ge=1,
+        le=10,
+        description="Drop an example whose best output the judge rates below this (1-10).",
+    )
+
+
 class StagesConfig(Section):
     """One section a stage. A stage added to the sequence (not built in) gets its section
     under its own name; a section naming no stage of the run is refused when the run starts."""
@@ -138,10 +163,11 @@ class StagesConfig(Section):
     instructions: InstructionsStageConfig = Field(default_factory=InstructionsStageConfig)
     classify: StageConfig = Field(default_factory=StageConfig)
     inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
-    outputs: StageConfig = Field(default_factory=StageConfig)
     evolve: EvolveStageConfig = Field(default_factory=EvolveStageConfig)
     paraphrase: ParaphraseStageConfig = Field(default_factory=ParaphraseStageConfig)
     invert: InvertStageConfig = Field(default_factory=InvertStageConfig)
+    outputs: OutputsStageConfig = Field(default_factory=OutputsStageConfig)
+    judge: JudgeStageConfig = Field(default_factory=JudgeStageConfig)
 
     def get(self, stage: str) -> StageConfig:
         if stage in type(self).model_fields:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from selfinstruct.config_sections import FilterConfig
-from selfinstruct.filters.instances import filter_instances
+from selfinstruct.filters.instances import filter_instances, instance_drop
 from selfinstruct.records import Instance, Instruction
 from selfinstruct.stages import Job, Stage
 from selfinstruct.stages.base import render_instance
@@ -99,28 +99,71 @@ class JobRunner:
         """The job's instances that pass the instance filters; the rest are in its rejections.
 
         Each stage's requests go out together; a call is named ``<instruction>.<stage>``
-        (``.<k>`` when a stage sends several) and listed in the job's provenance.
+        (``.<k>`` when a stage sends several) and listed in the job's provenance. A stage
+        with ``request_rounds`` > 1 is asked for requests again after each parse, until it has none.
+        The instance filters run before the first stage that says ``after_instance_filters``
+        (the judge: it rates only instances the filters kept), else after the last stage.
         """
-        served = [job.instruction.id]
+        filtered = False
         for stage in self.sequence:
-            requests = stage.requests(job)
-            if requests:
-                job.models[stage.name] = self.models[stage.name]
-            base = f"{job.instruction.id}.{stage.name}"
-            ids = [
-                self.new_call_id(base if len(requests) == 1 else f"{base}.{k}")
-                for k in range(len(requests))
-            ]
-            job.calls.extend(ids)
-            completions = await asyncio.gather(
-                *(
-                    self.send(stage.name, request, ident, served)
-                    for request, ident in zip(requests, ids, strict=True)
-                )
+            if getattr(stage, "after_instance_filters", False) and not filtered:
+                self.apply_instance_filters(job)
+                filtered = True
+            for round_ in range(getattr(stage, "request_rounds", 1)):
+                requests = stage.requests(job)
+                if round_ and not requests:
+                    break
+                await self._round(stage, job, requests)
+        if not filtered:
+            self.apply_instance_filters(job)
+        return job.answered()
+
+    async def _round(self, stage: Stage[Job], job: Job, requests: list[Request]) -> None:
+        """Send a stage's requests together and parse the replies into the job."""
+        if requests:
+            job.models[stage.name] = self.models[stage.name]
+        base = f"{job.instruction.id}.{stage.name}"
+        ids = [
+            self.new_call_id(base if len(requests) == 1 else f"{base}.{k}")
+            for k in range(len(requests))
+        ]
+        job.calls.extend(ids)
+        served = [job.instruction.id]
+        completions = await asyncio.gather(
+            *(
+                self.send(stage.name, request, ident, served)
+                for request, ident in zip(requests, ids, strict=True)
             )
-            stage.parse(job, list(completions))
-        kept, dropped = filter_instances(job.answered(), self.filters)
+        )
+        stage.parse(job, list(completions))
+
+    def apply_instance_filters(self, job: Job) -> None:
+        """Drop the answered drafts (and sampled candidates) the instance filters reject,
+        recording why. A draft keeps its first candidate that passes as its output."""
+        for draft in job.drafts:
+            if len(draft.candidates) < 2:
+                continue
+            checked = [
+                (output, instance_drop(Instance(input=draft.input, output=output), self.filters))
+                for output in draft.candidates
+            ]
+            passed = [output for output, drop in checked if drop is None]
+            if passed:
+                draft.candidates, draft.output = passed, passed[0]
+            else:  # the first candidate stays the output; the filters below reject it
+                checked = checked[1:]
+            for output, drop in checked:
+                if drop is not None:
+                    shown = render_instance(draft.input, output)
+                    details = {**drop.details, "sample": True}
+                    job.reject(job.answered_by, drop.reason, shown, details)
+        answered = [draft for draft in job.drafts if draft.output is not None]
+        instances = [Instance(input=d.input, output=d.output or "") for d in answered]
+        kept, dropped = filter_instances(instances, self.filters)
         for instance, drop in dropped:
             shown = render_instance(instance.input, instance.output)
             job.reject(job.answered_by, drop.reason, shown, drop.details)
-        return kept
+        kept_ids = {id(instance) for instance in kept}
+        for draft, instance in zip(answered, instances, strict=True):
+            if id(instance) not in kept_ids:
+                job.drop(draft)

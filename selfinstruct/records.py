@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #: a stage's name: the built-in ones below, or any stage added to the sequence
 Stage = str
 STAGES: tuple[Stage, ...] = (
-    "instructions", "classify", "inputs", "outputs", "evolve", "paraphrase", "invert"
+    "instructions", "classify", "inputs", "outputs", "judge", "evolve", "paraphrase", "invert"
 )  # fmt: skip
 #: a run's state in its manifest
 RunStatus = Literal["running", "complete", "stopped", "failed"]
@@ -113,8 +113,28 @@ class Provenance(Record):
     calls: list[str] = Field(default_factory=list)
 
 
+class JudgeScore(Record):
+    """An LLM judge's rating of one output: 1 (useless) to 10 (excellent), why, and by whom."""
+
+    score: int = Field(ge=1, le=10)
+    rationale: str = ""
+    model: str = ""
+
+
+class Candidate(Record):
+    """One of several outputs sampled for the same (instruction, input), with its rating."""
+
+    output: str
+    judge: JudgeScore | None = None
+
+
 class Example(Record):
-    """A final training row: the dataset is ``examples.jsonl``, one of these a line."""
+    """A final training row: the dataset is ``examples.jsonl``, one of these a line.
+
+    ``judge`` is the judge stage's rating of ``output`` (None when the judge is off);
+    ``candidates`` holds every sampled output when ``stages.outputs.samples`` > 1, best
+    first (``output`` is the first one), for preference and reward-model exports.
+    """
 
     id: str
     instruction_id: str
@@ -128,6 +148,8 @@ class Example(Record):
     #: examples sharing instances (a task, its paraphrases, its inversion) share a group, the
     #: parent's instruction id, so a split keeps them together; "" means ``instruction_id``
     group: str = ""
+    judge: JudgeScore | None = None
+    candidates: list[Candidate] = Field(default_factory=list)
 
 
 class Rejection(Record):

@@ -156,14 +156,14 @@ def test_every_online_request_names_its_stage_and_the_responder_answers_by_it():
         config = parse_teacher_config({"base_url": server.base_url, "model": "m"})
 
         async def work(teacher: OpenAITeacher) -> list[str]:
-            stages = ("shout", "judge", "outputs", "classify")
+            stages = ("shout", "no-such-stage", "outputs", "classify")
             asked = (Message("user", "Task: x\nIs it?"),)
             requests = [Request(stage=stage, messages=asked) for stage in stages]
             return [(await teacher.complete(r)).text for r in requests]
 
         texts = run_teacher(OpenAITeacher(config), work)
         headers = [r.headers.get("x-selfinstruct-stage") for r in server.requests]
-    assert headers == ["shout", "judge", "outputs", "classify"]
+    assert headers == ["shout", "no-such-stage", "outputs", "classify"]
     assert texts[0] == "HEY"
     assert texts[1] == GENERIC_REPLY
     assert texts[2] not in ("HEY", GENERIC_REPLY)  # an answer made of words

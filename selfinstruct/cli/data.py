@@ -172,6 +172,10 @@ def export(
     result = export_run(run_dir, options)
     if result.skipped_tail:
         click.echo("note: skipped an incomplete last line of examples.jsonl", err=True)
+    if result.skipped:
+        reasons = ", ".join(f"{count:,} {reason}" for reason, count in result.skipped.items())
+        total = sum(result.skipped.values())
+        click.echo(f"note: skipped {total:,} examples with no {options.layout} row: {reasons}")
     saved = options.to == "hf" and out is not None
     card = None
     if saved or repo_id is not None:

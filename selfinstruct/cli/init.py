@@ -36,6 +36,7 @@ STAGE_PROMPTS = {
     "stages.evolve.prompt": "evolve",
     "stages.paraphrase.prompt": "paraphrase",
     "stages.invert.prompt": "invert",
+    "stages.judge.prompt": "judge",
 }
 
 _HEADER = """\

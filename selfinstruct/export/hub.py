@@ -37,6 +37,11 @@ _LAYOUT_FIELDS = {
     "the human turn is the instruction, then a blank line and the input when there is one",
     "prompt-completion": "`prompt` (the instruction, a blank line, the input and a blank line, "
     "as in the Self-Instruct paper's fine-tuning data) and `completion` (the output)",
+    "preference": "`prompt` (the instruction, a blank line and the input), `chosen` and "
+    "`rejected` (the best- and the lowest-rated of several sampled outputs, as rated by an LLM "
+    "judge 1-10; never equal) and their `score_chosen` and `score_rejected`: TRL's DPO format",
+    "ranked": "`prompt` (the instruction, a blank line and the input), `completions` (several "
+    "sampled outputs, best first, as rated by an LLM judge) and their `scores` (1-10)",
 }
 
 

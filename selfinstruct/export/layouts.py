@@ -7,7 +7,13 @@
 * ``sharegpt``: ``{"conversations": [{"from": "system", ...}?, {"from": "human", ...},
   {"from": "gpt", ...}]}`` (Axolotl and LLaMA-Factory ``sharegpt``);
 * ``prompt-completion``: ``{"prompt", "completion"}`` (the Self-Instruct paper's GPT-3
-  fine-tuning layout, see :func:`prompt_completion`; TRL reads it too).
+  fine-tuning layout, see :func:`prompt_completion`; TRL reads it too);
+* ``preference`` and ``ranked``: TRL's DPO rows and ranked candidates, from the judge's
+  ratings of several sampled outputs (:mod:`.preference`; examples without two rated
+  candidates are skipped and counted).
+
+When the run has judge scores, the four one-row-per-example layouts carry a
+``judge_score`` column (:func:`with_judge_score`; None for unrated rows such as seeds).
 
 The user turn of ``messages``/``sharegpt`` is :func:`user_content`: the instruction, then a
 blank line and the input when the input is not empty. Adding a layout is one function and
@@ -21,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selfinstruct.export.options import ExportOptions
+from selfinstruct.export.preference import preference_row, ranked_row
 from selfinstruct.export.rows import Row
 
 # The Self-Instruct fine-tuning templates (prepare_for_finetuning.py in the paper's
@@ -114,9 +121,26 @@ def render_prompt_completion(row: Row, options: ExportOptions) -> dict[str, Any]
     )
 
 
+def render_preference(row: Row, options: ExportOptions) -> dict[str, Any]:
+    return preference_row(row, user_content(row.instruction, row.input))
+
+
+def render_ranked(row: Row, options: ExportOptions) -> dict[str, Any]:
+    return ranked_row(row, user_content(row.instruction, row.input))
+
+
 LAYOUTS: dict[str, Render] = {
     "alpaca": render_alpaca,
     "messages": render_messages,
     "sharegpt": render_sharegpt,
     "prompt-completion": render_prompt_completion,
+    "preference": render_preference,
+    "ranked": render_ranked,
 }
+#: the layouts with one row per example, which carry ``judge_score`` when the run has scores
+EXAMPLE_LAYOUTS = ("alpaca", "messages", "sharegpt", "prompt-completion")
+
+
+def with_judge_score(rendered: dict[str, Any], row: Row) -> dict[str, Any]:
+    """``rendered`` plus the row's ``judge_score`` column."""
+    return {**rendered, "judge_score": row.judge_score}

@@ -37,6 +37,8 @@ class ExportResult:
     paths: list[Path] = field(default_factory=list)
     instructions: int = 0
     skipped_tail: bool = False
+    #: examples a layout could not render (preference, ranked), by reason
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> dict[str, int]:

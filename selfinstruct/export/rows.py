@@ -40,6 +40,10 @@ class Row:
     @property
     def split_key(self) -> str:
         return self.group or self.instruction_id
+    #: the judge's score of ``output`` (None: not judged)
+    judge_score: int | None = None
+    #: sampled outputs and their scores, best first (``stages.outputs.samples`` > 1)
+    candidates: tuple[tuple[str, int | None], ...] = ()
 
 
 # -- reading a run --------------------------------------------------------------------------
@@ -94,9 +98,11 @@ def collect_rows(
             e.output,
             e.is_classification,
             group=e.group,
+            judge_score=e.judge.score if e.judge else None,
+            candidates=tuple((c.output, c.judge.score if c.judge else None) for c in e.candidates),
         )
         for e in examples
-    ]
+    ]  # fmt: skip
     if include_seeds:
         rows.extend(seed_rows(read_manifest(run_dir), run_dir))
     if max_per_instruction is not None:

@@ -181,6 +181,28 @@ def chart_tokens(report: Report, path: Path) -> Path:
     return _save(plt, fig, path)
 
 
+def chart_judge(report: Report, path: Path) -> Path:
+    """Examples per judge score, kept and dropped (below ``min_score``), stacked."""
+    plt = pyplot()
+    numbers = report.judge
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.spines[["top", "right"]].set_visible(False)
+    scores = list(range(1, 11))
+    kept = [numbers.kept[s] if numbers else 0 for s in scores]
+    dropped = [numbers.dropped[s] if numbers else 0 for s in scores]
+    ax.bar(scores, kept, color="#4c72b0", label="kept")
+    ax.bar(scores, dropped, bottom=kept, color="#c44e52", label="dropped (judge_low_score)")
+    if numbers and numbers.min_score:
+        ax.axvline(numbers.min_score - 0.5, color="#c44e52", linestyle="--", linewidth=1.5)
+    ax.set_xticks(scores)
+    _integer_axis(ax.yaxis)
+    ax.set_xlabel("judge score (1-10)")
+    ax.set_ylabel("examples")
+    ax.set_title(f"Judge scores ({numbers.rated if numbers else 0:,} rated outputs)")
+    ax.legend(frameon=False)
+    return _save(plt, fig, path)
+
+
 def _thousands() -> Any:
     from matplotlib.ticker import FuncFormatter
 
@@ -202,4 +224,6 @@ def write_charts(report: Report, out_dir: Path) -> dict[str, Path]:
     }
     if report.seed_scores is not None:
         charts["rouge"] = chart_rouge
+    if report.judge is not None:
+        charts["judge"] = chart_judge
     return {name: make(report, out_dir / f"{name}.png") for name, make in charts.items()}

@@ -187,6 +187,7 @@ def render_html(report: Report, charts: dict[str, Path]) -> str:
         verbs=_verbs(report),
         usage=_usage(report),
         samples=_samples(report),
+        judge=report.judge.summary() if report.judge else None,
         notes=report.notes,
     )
 
@@ -207,6 +208,8 @@ def summary_text(report: Report, html_path: Path) -> str:
             f"  {'ROUGE-L vs seeds':<30} median {statistics.median(scores):.2f}, "
             f"max {scores[-1]:.2f}"
         )
+    if report.judge is not None:
+        lines.append(f"  {'judge scores':<30} {report.judge.summary()}")
     verbs = report.verbs.verbs.most_common(5)
     if verbs:
         lines.append(f"  {'top verbs':<30} " + ", ".join(f"{v} {n}" for v, n in verbs))

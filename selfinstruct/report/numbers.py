@@ -13,6 +13,7 @@ from typing import Any
 from selfinstruct.errors import InputError
 from selfinstruct.filters.rouge import RougeIndex
 from selfinstruct.records import STAGES, Example, Instruction, Manifest, Rejection, TeacherCall
+from selfinstruct.report.judge import JudgeNumbers, judge_numbers
 from selfinstruct.report.stats import words
 from selfinstruct.report.verbs import VerbNounTable, verb_noun_table
 from selfinstruct.run.budget import UsageLine, load_prices, usage_lines
@@ -107,6 +108,8 @@ class Report:
     rejected_sample: list[Rejection]
     rejected_total: int
     notes: list[str] = field(default_factory=list)
+    #: the judge's score counts (None: the run has no judge scores)
+    judge: JudgeNumbers | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -209,4 +212,5 @@ def build_report(
         rejected_sample=rejected,
         rejected_total=len(data.rejections),
         notes=[*data.notes, *([note] if note else [])],
+        judge=judge_numbers(data.examples, data.rejections, data.manifest),
     )

@@ -14,7 +14,8 @@ from selfinstruct.run.files import read_manifest
 def fingerprint(
     config: RunConfig, seeds_path: Path, prompt_sha256: Mapping[str, str]
 ) -> dict[str, str]:
-    """Hashes of the seed file, the filter settings and each prompt template (by name)."""
+    """Hashes of the seed file, the filter settings and each prompt template (by name); the
+    judge's ``min_score`` and the outputs' ``samples`` when the judge is on or samples > 1."""
     filters = config.filters.model_dump_json()
     result = {
         "seeds_sha256": hashlib.sha256(seeds_path.read_bytes()).hexdigest(),
@@ -23,6 +24,11 @@ def fingerprint(
     }
     for name, sha256 in prompt_sha256.items():
         result[f"prompt:{name}"] = sha256
+    # present only when set, so runs made without them resume unchanged
+    if config.stages.judge.enabled:
+        result["judge"] = f"min_score={config.stages.judge.min_score}"
+    if config.stages.outputs.samples > 1:
+        result["outputs.samples"] = str(config.stages.outputs.samples)
     return result
 
 

@@ -2,7 +2,8 @@
 
 Adding a stage is one file here (a class with the shape in :mod:`selfinstruct.stages.base`),
 one template in ``prompts/`` and one entry in :data:`DEFAULT_SEQUENCE` (or a sequence handed
-to the pipeline); its settings live under ``stages.<name>`` in the run config.
+to the pipeline); its settings live under ``stages.<name>`` in the run config. Optional
+stages join the sequence when their section enables them (:data:`OPTIONAL_STAGES`).
 """
 
 from __future__ import annotations
@@ -23,19 +24,33 @@ from selfinstruct.stages.evolve import EvolveStage
 from selfinstruct.stages.inputs import InputStage
 from selfinstruct.stages.instructions import InstructionStage
 from selfinstruct.stages.invert import InvertStage
+from selfinstruct.stages.judge import JudgeStage
 from selfinstruct.stages.outputs import OutputStage
 from selfinstruct.stages.paraphrase import ParaphraseStage
 from selfinstruct.teachers.base import Api
 
 #: what every kept instruction goes through, in order
 DEFAULT_SEQUENCE: tuple[type[Stage[Job]], ...] = (ClassifyStage, InputStage, OutputStage)
-#: appended to the sequence, each when its section says ``enabled`` (off by default): they
-#: write derived instructions (:mod:`selfinstruct.stages.derived`)
+#: the augmentation stages (off by default)
 DERIVATION_SEQUENCE: tuple[type[Stage[Job]], ...] = (EvolveStage, ParaphraseStage, InvertStage)
 
+#: appended to the sequence, each when ``stages.<name>.enabled`` is true, in this order: the
+#: judge first (it sees only instances that passed the instance filters), then the derivation
+#: stages, which write derived instructions (:mod:`selfinstruct.stages.derived`) from what the
+#: judge kept
+OPTIONAL_STAGES: tuple[type[Stage[Job]], ...] = (JudgeStage, *DERIVATION_SEQUENCE)
+
 __all__ = [
-    "DEFAULT_SEQUENCE", "DERIVATION_SEQUENCE", "Job", "Round", "Stage", "Stages", "build_stages",
-]  # fmt: skip
+    "DEFAULT_SEQUENCE",
+    "DERIVATION_SEQUENCE",
+    "OPTIONAL_STAGES",
+    "Job",
+    "Round",
+    "Stage",
+    "Stages",
+    "build_stages",
+    "enabled_sequence",
+]
 
 
 @dataclass(frozen=True)
@@ -61,9 +76,9 @@ def build_stages(
 
     ``api_for(stage_name)`` says which API the stage's teacher speaks. Demonstrations fixed
     per run are drawn from one RNG seeded by ``config.seed``, stage by stage in order.
+    Enabled optional stages are appended to ``sequence`` (:func:`enabled_sequence`).
     """
-    enabled = [cls for cls in DERIVATION_SEQUENCE if _enabled(config, cls) and cls not in sequence]
-    sequence = (*sequence, *enabled)
+    sequence = enabled_sequence(config, sequence)
     _check_sections(config, [InstructionStage.name] + [cls.name for cls in sequence])
     demo_rng = random.Random(f"{config.seed}:demos")
     templates: dict[str, PromptTemplate] = {}
@@ -77,6 +92,18 @@ def build_stages(
     first = build(InstructionStage)
     built = tuple(build(cls) for cls in sequence)
     return Stages(first=first, sequence=built, templates=templates)
+
+
+def enabled_sequence(
+    config: RunConfig, sequence: Sequence[type[Stage[Job]]]
+) -> tuple[type[Stage[Job]], ...]:
+    """``sequence`` plus each optional stage whose section says ``enabled: true``."""
+    extra = [
+        cls
+        for cls in OPTIONAL_STAGES
+        if cls not in sequence and getattr(config.stages.get(cls.name), "enabled", False)
+    ]
+    return (*sequence, *extra)
 
 
 def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePrompt]:
@@ -94,9 +121,6 @@ def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePromp
         )
     return prompts
 
-
-def _enabled(config: RunConfig, cls: type[Stage[Job]]) -> bool:
-    return bool(getattr(config.stages.get(cls.name), "enabled", False))
 
 
 def _check_sections(config: RunConfig, names: list[str]) -> None:

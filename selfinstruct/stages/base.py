@@ -25,7 +25,16 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from selfinstruct.config import RunConfig
 from selfinstruct.config_sections import SamplingConfig, StageConfig
 from selfinstruct.prompts import PromptTemplate
-from selfinstruct.records import Example, Instance, Instruction, Provenance, Rejection, SeedTask
+from selfinstruct.records import (
+    Candidate,
+    Example,
+    Instance,
+    Instruction,
+    JudgeScore,
+    Provenance,
+    Rejection,
+    SeedTask,
+)
 from selfinstruct.stages.derived import Derived
 from selfinstruct.teachers.base import Api, Completion, Request
 
@@ -74,11 +83,30 @@ class StageContext:
 
 
 @dataclass
+class Sampling:
+    """Stage 3's count of the replies it asked and got for one draft (``samples`` > 1)."""
+
+    received: int = 0
+    awaiting: int = 0  # requests sent in the current round
+    missing: int = 0  # samples still to ask, one request each (the server ignored ``n``)
+    topped_up: bool = False
+
+
+@dataclass
 class Draft:
-    """An instance under construction: ``output`` stays None until a stage writes it."""
+    """An instance under construction: ``output`` stays None until a stage writes it.
+
+    With several sampled outputs, ``candidates`` holds them (distinct, in reply order;
+    ``output`` is one of them); the judge writes ``judge`` (its rating of ``output``) and
+    ``ranked`` (every candidate with its rating, best first).
+    """
 
     input: str
     output: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    sampling: Sampling | None = None
+    judge: JudgeScore | None = None
+    ranked: list[Candidate] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +165,10 @@ class Job:
             )
         )
 
+    def drop(self, draft: Draft) -> None:
+        """Remove this draft (by identity: two drafts may hold equal text)."""
+        self.drafts = [kept for kept in self.drafts if kept is not draft]
+
     def answered(self) -> list[Instance]:
         """The drafts that have an output, as instances (what the instance filters judge)."""
         drafts = [draft for draft in self.drafts if draft.output is not None]
@@ -146,18 +178,25 @@ class Job:
         """The job's rows for ``examples.jsonl``, numbered in order, with their provenance."""
         row = self.instruction
         provenance = Provenance(models=self.models, prompts=self.prompts, calls=self.calls)
-        return [
-            Example(
-                id=f"{row.id}-{number}",
-                instruction_id=row.id,
-                instruction=row.instruction,
-                input=instance.input,
-                output=instance.output,
-                is_classification=self.is_classification,
-                provenance=provenance,
+        drafts = {(draft.input, draft.output): draft for draft in self.drafts}
+        examples = []
+        for number, instance in enumerate(kept):
+            draft = drafts.get((instance.input, instance.output)) or Draft(instance.input)
+            examples.append(
+                Example(
+                    id=f"{row.id}-{number}",
+                    instruction_id=row.id,
+                    instruction=row.instruction,
+                    input=instance.input,
+                    output=instance.output,
+                    is_classification=self.is_classification,
+                    provenance=provenance,
+                    judge=draft.judge,
+                    candidates=draft.ranked
+                    or [Candidate(output=output) for output in draft.candidates],
+                )
             )
-            for number, instance in enumerate(kept)
-        ]
+        return examples
 
 
 def render_instance(input_text: str, output: str) -> str:

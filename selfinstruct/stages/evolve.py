@@ -23,6 +23,8 @@ class EvolveStage:
     """Adds one evolved candidate to ``job.derived`` while the instruction's round allows."""
 
     name: ClassVar[str] = "evolve"
+    #: derive only from instances that passed the instance filters (and the judge, if on)
+    after_instance_filters: ClassVar[bool] = True
     templates: ClassVar[tuple[Template, ...]] = (
         Template("prompt", "evolve", frozenset({"instruction", "operation"})),
     )

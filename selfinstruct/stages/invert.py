@@ -29,6 +29,8 @@ class InvertStage:
     """Adds one inverted candidate, with its instance, to ``job.derived``."""
 
     name: ClassVar[str] = "invert"
+    #: derive only from instances that passed the instance filters (and the judge, if on)
+    after_instance_filters: ClassVar[bool] = True
     templates: ClassVar[tuple[Template, ...]] = (
         Template("prompt", "invert", frozenset({"instruction", "input", "output"})),
     )

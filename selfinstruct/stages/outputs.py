@@ -2,17 +2,25 @@
 
 Only drafts still without an output get a request (output-first drafts of classification
 tasks already have theirs); a reply cut by ``max_tokens`` or a content filter is a rejection.
+
+With ``stages.outputs.samples`` = k > 1 each draft gets k outputs (its ``candidates``, for
+the judge to rank): one request with ``n=k``. A server that ignores ``n`` answers once; the
+stage then asks the missing samples one request each in a second round, and from then on
+sends k requests of one sample each straight away.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from typing import ClassVar
 
 from selfinstruct.records import SeedTask
 from selfinstruct.stages.base import (
+    Draft,
     Job,
+    Sampling,
     StageContext,
     Template,
     one_line,
@@ -40,9 +48,14 @@ class OutputStage:
     templates: ClassVar[tuple[Template, ...]] = (
         Template("prompt", "outputs", frozenset({"demos", "instruction", "input"})),
     )
+    #: a second round asks the samples that a server ignoring ``n`` left out
+    request_rounds: ClassVar[int] = 2
 
     def __init__(self, context: StageContext) -> None:
         self.prompt = context.prompts["prompt"]
+        self.samples: int = getattr(context.settings, "samples", 1)
+        #: whether the server honoured ``n`` when last asked (None: not asked yet)
+        self.n_honoured: bool | None = None
         demos = pick_demos(context.demo_rng, context.seeds, context.config.instance_demos)
         self.demos = [
             {
@@ -54,33 +67,75 @@ class OutputStage:
         ]
 
     def requests(self, job: Job) -> list[Request]:
-        unanswered = [draft for draft in job.drafts if draft.output is None]
-        if not unanswered:
+        """One request per draft without an output (``n`` = samples), or, in the second round,
+        one request per sample that did not come back."""
+        topups = [d for d in job.drafts if d.sampling is not None and d.sampling.missing]
+        unanswered = [d for d in job.drafts if d.output is None and d.sampling is None]
+        if not topups and not unanswered:
             return []
         job.prompts[self.name] = self.prompt.sha
-        instruction = one_line(job.instruction.instruction)
-        return [
-            self.prompt.request(
-                seed=request_seed(job.rng),
-                demos=self.demos,
-                instruction=instruction,
-                input=draft.input,
-            )
-            for draft in unanswered
-        ]
+        requests: list[Request] = []
+        for draft in topups:
+            sampling = draft.sampling
+            assert sampling is not None
+            sampling.awaiting, sampling.missing, sampling.topped_up = sampling.missing, 0, True
+            requests += [self._request(job, draft, 1) for _ in range(sampling.awaiting)]
+        if topups:
+            return requests
+        for draft in unanswered:
+            if self.samples == 1 or self.n_honoured is not False:
+                draft.sampling = Sampling(awaiting=1)
+                requests.append(self._request(job, draft, self.samples))
+            else:
+                draft.sampling = Sampling(awaiting=self.samples)
+                requests += [self._request(job, draft, 1) for _ in range(self.samples)]
+        return requests
+
+    def _request(self, job: Job, draft: Draft, n: int) -> Request:
+        request = self.prompt.request(
+            seed=request_seed(job.rng),
+            demos=self.demos,
+            instruction=one_line(job.instruction.instruction),
+            input=draft.input,
+        )
+        return replace(request, n=n) if n > 1 else request
 
     def parse(self, job: Job, completions: list[Completion]) -> None:
-        unanswered = [draft for draft in job.drafts if draft.output is None]
-        if not unanswered:
+        asked = [d for d in job.drafts if d.sampling is not None and d.sampling.awaiting]
+        if not asked:
             return
         job.answered_by = self.name
-        for draft, completion in zip(unanswered, completions, strict=True):
-            text, problem = read_output(completion)
+        remaining = list(completions)
+        for draft in asked:
+            sampling = draft.sampling
+            assert sampling is not None
+            mine, remaining = remaining[: sampling.awaiting], remaining[sampling.awaiting :]
+            if len(mine) == 1 and self.samples > 1 and not sampling.topped_up:
+                self.n_honoured = len(mine[0].all_choices()) >= self.samples
+            sampling.awaiting = 0
+            self._read(job, draft, [choice for c in mine for choice in c.all_choices()])
+
+    def _read(self, job: Job, draft: Draft, choices: list[tuple[str, str | None]]) -> None:
+        """Keep the usable choices as the draft's candidates; drop the draft if none is left
+        and no further round will ask again."""
+        sampling = draft.sampling
+        assert sampling is not None
+        sampling.received += len(choices)
+        for text, finish_reason in choices:
+            text, problem = read_output(Completion(text, finish_reason))
             if problem is not None:
-                job.drafts.remove(draft)
-                job.reject(self.name, problem, render_instance(draft.input, text))
-                continue
-            draft.output = text
+                details = {"sample": True} if self.samples > 1 else None
+                job.reject(self.name, problem, render_instance(draft.input, text), details)
+            elif self.samples == 1:
+                draft.output = text
+            elif text not in draft.candidates:
+                draft.candidates.append(text)
+        if draft.candidates:
+            draft.output = draft.candidates[0]
+        if self.samples > 1 and sampling.received < self.samples and not sampling.topped_up:
+            sampling.missing = self.samples - sampling.received
+        elif draft.output is None:
+            job.drop(draft)
 
 
 def read_output(completion: Completion) -> tuple[str, str | None]:

@@ -23,6 +23,8 @@ class ParaphraseStage:
     """Adds up to ``k`` paraphrase candidates to ``job.derived``."""
 
     name: ClassVar[str] = "paraphrase"
+    #: derive only from instances that passed the instance filters (and the judge, if on)
+    after_instance_filters: ClassVar[bool] = True
     templates: ClassVar[tuple[Template, ...]] = (
         Template("prompt", "paraphrase", frozenset({"instruction", "k"})),
     )

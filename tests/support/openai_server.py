@@ -71,6 +71,8 @@ class Reply:
     delay_s: float = 0.0
     raw_body: bytes | None = None
     drop_connection: bool = False
+    #: the texts of choices 2, 3, ... when ``n`` > 1 is honoured (default: ``text`` again)
+    more_texts: tuple[str, ...] = ()
 
 
 class RecordedRequest(NamedTuple):
@@ -336,11 +338,17 @@ class ScriptedOpenAIServer:
         completion_tokens = reply.completion_tokens
         if completion_tokens is None:
             completion_tokens = words * count
+        texts = [text] + [
+            cut_at_stop(reply.more_texts[(i - 1) % len(reply.more_texts)], body.get("stop"))
+            if reply.more_texts
+            else text
+            for i in range(1, count)
+        ]
         if kind == "chat":
             choices: list[dict[str, Any]] = [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": text},
+                    "message": {"role": "assistant", "content": texts[i]},
                     "logprobs": None,
                     "finish_reason": reply.finish_reason,
                 }
@@ -348,7 +356,12 @@ class ScriptedOpenAIServer:
             ]
         else:
             choices = [
-                {"index": i, "text": text, "logprobs": None, "finish_reason": reply.finish_reason}
+                {
+                    "index": i,
+                    "text": texts[i],
+                    "logprobs": None,
+                    "finish_reason": reply.finish_reason,
+                }
                 for i in range(count)
             ]
         return {

@@ -13,7 +13,11 @@ its RNG):
 * ``inputs``: two labels with an input each when the prompt ends with ``Class label:``
   (output-first), else one input, sometimes ``<noinput>``;
 * ``outputs``: an answer, now and then ``N/A`` so the instance filters have something to drop;
+  with ``n`` > 1, that many different answers (a server honouring ``n``);
 * ``evolve``, ``paraphrase``, ``invert``: see :mod:`tests.support.derivation_replies`;
+* ``judge``: ``Rationale: ...`` then ``Score: N``, N from 1 to 10 by a hash of the rated answer
+  (so every sample of one answer gets the same score and about a third score below 6), and
+  now and then a reply with no score at all;
 * any other stage (or none): :data:`GENERIC_REPLY`, unless ``extra`` has a handler for it:
   ``SelfInstructResponder(extra={"shout": lambda kind, body: Reply(text="HEY")})``.
 
@@ -91,10 +95,23 @@ class SelfInstructResponder:
         if stage == "inputs":
             return self._inputs(prompt, rng)
         if stage == "outputs":
-            return self._output(rng)
+            reply = self._output(rng)
+            more = tuple(self._output(rng).text for _ in range(int(body.get("n") or 1) - 1))
+            return Reply(text=reply.text, more_texts=more)
+        if stage == "judge":
+            return self._judgement(prompt)
         if stage in DERIVATION_REPLIES:  # evolve, paraphrase, invert
             return Reply(text=DERIVATION_REPLIES[stage](prompt, rng))
         return Reply(text=GENERIC_REPLY)
+
+    def _judgement(self, prompt: str) -> Reply:
+        answers = re.findall(r"^Answer: (.*)$", prompt, flags=re.MULTILINE)
+        answer = answers[-1] if answers else prompt
+        digest = hashlib.sha256(answer.encode()).digest()
+        if digest[1] < 8:  # about 3%: a reply the judge stage cannot read
+            return Reply(text=" I cannot rate this answer.")
+        score = (2, 3, 4, 5, 6, 7, 7, 8, 8, 9, 9, 10)[digest[0] % 12]
+        return Reply(text=f" The answer is plausible but terse.\nScore: {score}")
 
     def _inputs(self, prompt: str, rng: random.Random) -> Reply:
         if prompt.endswith("Class label:"):
