@@ -38,11 +38,12 @@ from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, Se
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
-from selfinstruct.run.manifest import build_manifest
+from selfinstruct.run.manifest import build_manifest, cache_summary
 from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore
 from selfinstruct.seeds import check_seed_count, load_seeds
 from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
 from selfinstruct.teachers.base import Completion, Request
+from selfinstruct.teachers.cache import open_cache
 from selfinstruct.teachers.pool import TeacherPool
 
 #: stop after this many stage-1 requests in a row that keep no instruction
@@ -80,7 +81,8 @@ class Pipeline:
         self.fingerprint = fingerprint(config, config.seeds, prompt_sha256)
         self.prices = price_table(config)  # a bad price file is refused before any write
         configs = {stage: config.teacher_for(stage) for stage in self.stages.names}
-        self.teachers = TeacherPool(configs, out, config.max_consecutive_failures)
+        failures, cache = config.max_consecutive_failures, open_cache(config.cache)
+        self.teachers = TeacherPool(configs, out, failures, cache)
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
         self._fruitless_requests = 0
@@ -290,6 +292,7 @@ class Pipeline:
             cost_usd=self.budget.cost(),
             endpoints=self.teachers.endpoint_stats(),
             stop_reason=self._stop_reason,
+            cache=cache_summary(self.store.state, self.teachers.cache, self.prices),
         )
 
 

@@ -63,6 +63,11 @@ class RunState:
     next_request: int = 0
     call_ids: set[str] = field(default_factory=set)
     repaired: list[str] = field(default_factory=list)
+    #: calls answered from the response cache, calls answered by a teacher, and per model the
+    #: tokens the cached replies had cost (not spent again)
+    cache_hits: int = 0
+    teacher_answers: int = 0
+    saved_by_model: dict[str, Usage] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[Instruction]:
@@ -101,6 +106,12 @@ class RunState:
         self.requests[call.stage] += 1
         self.usage[call.stage] = self.usage.get(call.stage, Usage()) + call.usage
         self.usage_by_model[call.model] = self.usage_by_model.get(call.model, Usage()) + call.usage
+        if call.cached:
+            self.cache_hits += 1
+            saved = call.saved or Usage()
+            self.saved_by_model[call.model] = self.saved_by_model.get(call.model, Usage()) + saved
+        elif call.error is None:
+            self.teacher_answers += 1
 
     def totals(self) -> dict[str, int]:
         """Running totals for the progress line."""
@@ -109,6 +120,7 @@ class RunState:
             "rejected": sum(self.rejected_by_reason.values()),
             "requests": sum(self.requests.values()),
             "tokens": self.total_tokens,
+            "cached": self.cache_hits,
         }
 
     @property
