@@ -7,6 +7,7 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 * ``data.py``: export, stats, report (what a run produced)
 * ``dedup.py``: dedup (ROUGE-L novelty over any file)
 * ``init.py``: init (a starter config and editable copies of the seeds and prompts)
+* ``cache.py``: cache stats|clear (the response cache runs share)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from selfinstruct.cli.cache import cache_group
     from selfinstruct.cli.data import export, report, stats
     from selfinstruct.cli.dedup import dedup_command
     from selfinstruct.cli.init import init
@@ -49,6 +51,7 @@ def _register() -> None:
     for command in (init, generate, estimate, status, export, report, stats):
         cli.add_command(command)
     cli.add_command(dedup_command, name="dedup")
+    cli.add_command(cache_group, name="cache")
 
 
 _register()

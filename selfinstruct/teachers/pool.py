@@ -4,10 +4,17 @@ Every call goes through :meth:`TeacherPool.call`, whatever the backend: the resp
 first (:mod:`~selfinstruct.teachers.cache`: a hit is answered without a request), then the
 rate limits (:mod:`~selfinstruct.teachers.ratelimit`; a teacher that paces its own attempts,
 like the OpenAI one, keeps its own limiter), then the teacher; a new reply is stored.
+
+A call cancelled while its request is on the wire (the run reached its target, or stops) lets
+that request finish in the background and stores its reply, so a resume or a re-run does not
+pay for it again; :meth:`TeacherPool.aclose` waits up to ``drain_s`` for those, and requests
+not sent yet are not sent any more. (Only for teachers with a ``before_send`` hook, which says
+when a request leaves their queue: the OpenAI one.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -19,7 +26,7 @@ from selfinstruct.errors import CircuitOpen, TeacherError
 from selfinstruct.records import TeacherCall, Usage
 from selfinstruct.teachers import make_teacher
 from selfinstruct.teachers.base import Completion, Request, Teacher, TeacherSettings
-from selfinstruct.teachers.cache import ResponseCache, request_key
+from selfinstruct.teachers.cache import CacheConfig, ResponseCache, open_cache, request_key
 from selfinstruct.teachers.openai_batch import OpenAIBatchConfig
 from selfinstruct.teachers.ratelimit import RateLimiter, estimate_tokens
 
@@ -39,16 +46,22 @@ class TeacherPool:
         configs: Mapping[str, TeacherSettings],
         run_dir: Path,
         max_failures: int = 20,
-        cache: ResponseCache | None = None,
+        cache: ResponseCache | CacheConfig | None = None,
+        drain_s: float = 5.0,
     ) -> None:
         self.max_failures = max_failures
         self.failures_in_a_row = 0
-        self.cache = cache
+        # a CacheConfig is opened here (InputError when the file is unusable; None when off)
+        self.cache = open_cache(cache) if isinstance(cache, CacheConfig) else cache
         self.cache_hits = 0
         self.cache_misses = 0
         self._cache_broken = False
         self._kinds: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
+        self.drain_s = drain_s
+        self._stopping = False  # a call was cancelled: requests not sent yet are not sent
+        self._send_check: Callable[[], None] | None = None
+        self._draining: set[asyncio.Task[None]] = set()
         built: list[tuple[TeacherSettings, Teacher]] = []
         self._by_stage: dict[str, Teacher] = {}
         for stage, config in configs.items():
@@ -71,6 +84,9 @@ class TeacherPool:
                         if one is teacher:
                             self._limiters[stage] = limiter
         self.teachers = [teacher for _, teacher in built]
+        for teacher in self.teachers:
+            if hasattr(teacher, "before_send"):
+                teacher.before_send = self._before_send  # type: ignore[attr-defined]
 
     def __getitem__(self, stage: str) -> Teacher:
         return self._by_stage[stage]
@@ -102,7 +118,7 @@ class TeacherPool:
             if limiter is not None:
                 tokens = estimate_tokens(request)
                 await limiter.acquire(tokens)
-            completion = await teacher.complete(request)
+            completion = await self._send(key, stage, teacher, request)
             if limiter is not None:
                 limiter.settle(tokens, completion.usage.total_tokens)
         except TeacherError as exc:
@@ -157,6 +173,43 @@ class TeacherPool:
             saved=completion.usage if cached else None,
         )
 
+    async def _send(
+        self, key: str | None, stage: str, teacher: Teacher, request: Request
+    ) -> Completion:
+        """``teacher.complete(request)``; with a cache and a teacher that says when it sends,
+        a cancelled call leaves the request running and stores its reply when it comes."""
+        if key is None or not hasattr(teacher, "before_send"):
+            return await teacher.complete(request)
+        sending = asyncio.ensure_future(teacher.complete(request))
+        try:
+            return await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            self._stopping = True
+            keep = asyncio.ensure_future(self._store_later(sending, key, stage, teacher, request))
+            self._draining.add(keep)
+            keep.add_done_callback(self._draining.discard)
+            raise
+
+    async def _store_later(
+        self,
+        sending: asyncio.Future[Completion],
+        key: str,
+        stage: str,
+        teacher: Teacher,
+        request: Request,
+    ) -> None:
+        try:
+            reply = await sending
+        except Exception:  # it failed, or was never sent: nothing to keep
+            return
+        await self._store(key, stage, teacher, request, reply)
+
+    def _before_send(self) -> None:
+        if self._stopping:
+            raise TeacherError("the run is stopping: request not sent")
+        if self._send_check is not None:
+            self._send_check()
+
     async def _lookup(self, key: str) -> Completion | None:
         assert self.cache is not None
         try:
@@ -190,8 +243,14 @@ class TeacherPool:
                 await probe()
 
     async def aclose(self) -> None:
-        """Close every teacher (one failing to close does not keep the others open), and the
-        cache."""
+        """Wait up to ``drain_s`` for requests whose callers were cancelled (their replies go
+        to the cache), then close every teacher (one failing to close does not keep the others
+        open) and the cache."""
+        if self._draining:
+            _, late = await asyncio.wait(set(self._draining), timeout=self.drain_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         for teacher in self.teachers:
             with contextlib.suppress(Exception):
                 await teacher.aclose()
@@ -202,9 +261,7 @@ class TeacherPool:
     def before_send(self, check: Callable[[], None]) -> None:
         """Have every teacher that queues requests behind a limit call ``check`` right before
         it sends one (a cap reached while a request waited stops it there)."""
-        for teacher in self.teachers:
-            if hasattr(teacher, "before_send"):
-                teacher.before_send = check  # type: ignore[attr-defined]
+        self._send_check = check
 
     def models(self) -> set[str]:
         return {teacher.model for teacher in self.teachers}
