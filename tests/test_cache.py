@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from selfinstruct.cli import cli
 from selfinstruct.errors import InputError
+from selfinstruct.progress import Progress
 from selfinstruct.records import Usage
 from selfinstruct.teachers.base import Completion, Message, Request
 from selfinstruct.teachers.cache import (
@@ -187,3 +188,13 @@ def test_cache_stats_reads_the_default_path_from_xdg_cache_home(tmp_path, monkey
     shown = CliRunner().invoke(cli, ["cache", "stats"])
     assert shown.exit_code == 0 and "1 replies" in shown.output
     assert str(tmp_path / "selfinstruct" / "responses.sqlite3") in shown.output
+
+
+def test_the_progress_line_shows_cached_replies(caplog):
+    progress = Progress(2, 0, quiet=True)
+    with caplog.at_level("INFO", logger="selfinstruct"):
+        progress.update(done=2, examples=3, rejected=1, requests=9, tokens=900, cached=7)
+        progress.update(done=2, examples=3, rejected=1, requests=9, tokens=900)
+    first, second = (record.getMessage() for record in caplog.records)
+    assert "requests=9" in first and "cached=7" in first
+    assert "cached" not in second
