@@ -198,3 +198,34 @@ def test_the_progress_line_shows_cached_replies(caplog):
     first, second = (record.getMessage() for record in caplog.records)
     assert "requests=9" in first and "cached=7" in first
     assert "cached" not in second
+
+
+FINITE_WRITER = """
+import sys
+from pathlib import Path
+from selfinstruct.records import Usage
+from selfinstruct.teachers.base import Completion, Request
+from selfinstruct.teachers.cache import ResponseCache, request_key
+cache = ResponseCache(Path(sys.argv[1]))
+start = int(sys.argv[2])
+for i in range(start, start + 300):  # half of each writer's keys are the other's too
+    request = Request(stage="outputs", prompt=f"prompt {i}")
+    key = request_key("openai", "m", "completions", request)
+    if cache.lookup(key) is None:
+        reply = Completion(text=f"reply {i} from {start}", finish_reason="stop")
+        cache.store(key, "openai", "m", "completions", request, reply)
+"""
+
+
+def test_two_processes_write_one_cache_at_once(tmp_path):
+    path = tmp_path / "c.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", FINITE_WRITER, str(path), str(start)], env=env,
+                         stderr=subprocess.PIPE, text=True)
+        for start in (0, 150)
+    ]  # fmt: skip
+    for writer in writers:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0, errors
+    assert _rows(path) == 450  # every key once, none lost, no "database is locked"
