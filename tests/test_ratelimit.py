@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from click.testing import CliRunner
 
+from selfinstruct.cli import cli
 from selfinstruct.teachers.base import Message, Request
 from selfinstruct.teachers.choice import parse_teacher_config
 from selfinstruct.teachers.openai import OpenAIConfig, OpenAITeacher
@@ -156,3 +158,12 @@ def test_configured_limits_reach_the_teacher_and_other_backends_get_one_in_the_p
     local = parse_teacher_config({"kind": "local", "tokens_per_minute": 1000})
     shared = TeacherPool({"classify": local, "inputs": local}, tmp_path)
     assert shared._limiters["classify"] is shared._limiters["inputs"]  # one teacher, one pace
+
+
+def test_a_limit_that_is_not_positive_is_refused_naming_the_field(tmp_path):
+    args = ["generate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "-n", "1",
+            "--out", str(tmp_path / "run"), "--set", "teacher.requests_per_minute=0"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "teacher.requests_per_minute" in result.output
+    assert not (tmp_path / "run").exists()
