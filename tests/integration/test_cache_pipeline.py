@@ -8,6 +8,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from selfinstruct.cli import cli
@@ -117,11 +118,16 @@ def test_a_changed_decision_misses_and_no_cache_sends_everything_again(tmp_path)
 
 def test_a_budget_does_not_count_cached_replies_as_spent(tmp_path):
     cache = tmp_path / "responses.sqlite3"
+    price = ["--set", "budget.prices.X={input: 1.0, output: 2.0}"]  # USD per 1M tokens
     with ScriptedOpenAIServer(SelfInstructResponder()) as server:
-        generate(server, tmp_path / "a", cache)
+        generate(server, tmp_path / "a", cache, *price)
         spent = sum(u.total_tokens for u in read_run(tmp_path / "a")["manifest"].usage.values())
         # a cap well under what run 1 spent: answered from the cache, the re-run completes
-        generate(server, tmp_path / "b", cache, "--max-tokens", str(spent // 4))
+        generate(server, tmp_path / "b", cache, *price, "--max-tokens", str(spent // 4))
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["status"] == "complete", manifest["stop_reason"]
     assert manifest["cache"]["saved_tokens"] > spent // 4
+    saved = [call.saved for call in rows(tmp_path / "b" / "requests.jsonl", TeacherCall)
+             if call.cached]  # fmt: skip
+    usd = sum(u.prompt_tokens * 1.0 + u.completion_tokens * 2.0 for u in saved) / 1e6
+    assert manifest["cache"]["saved_cost_usd"] == pytest.approx(usd) and usd > 0
