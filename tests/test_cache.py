@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import signal
@@ -26,6 +27,9 @@ from selfinstruct.teachers.cache import (
     default_cache_path,
     request_key,
 )
+from selfinstruct.teachers.openai import OpenAIConfig
+from selfinstruct.teachers.pool import TeacherPool
+from tests.support.openai_server import Reply, ScriptedOpenAIServer
 
 from .conftest import REPO
 
@@ -229,3 +233,36 @@ def test_two_processes_write_one_cache_at_once(tmp_path):
         _, errors = writer.communicate(timeout=120)
         assert writer.returncode == 0, errors
     assert _rows(path) == 450  # every key once, none lost, no "database is locked"
+
+
+def test_a_cancelled_call_on_the_wire_is_stored_and_one_still_queued_is_never_sent(tmp_path):
+    cache_file = tmp_path / "c.sqlite3"
+    with ScriptedOpenAIServer(lambda kind, body: Reply(text="late", delay_s=0.3)) as server:
+        config = OpenAIConfig(
+            base_url=server.base_url, model="m", max_concurrency=1,
+            adaptive_concurrency=False, probe_capabilities=False,
+        )  # fmt: skip
+        pool = TeacherPool({"outputs": config}, tmp_path, cache=CacheConfig(path=cache_file))
+        on_wire = dataclasses.replace(CHAT, seed=1)
+        queued = dataclasses.replace(CHAT, seed=2)  # waits: one request at a time
+
+        async def main() -> None:
+            await pool.start()
+            calls = [
+                asyncio.create_task(pool.call("outputs", request, f"c{k}", (), lambda row: None))
+                for k, request in enumerate((on_wire, queued))
+            ]
+            await asyncio.sleep(0.1)  # the first is on the wire, the second in the queue
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
+            await pool.aclose()  # waits for the one on the wire
+
+        asyncio.run(main())
+        sent = [r for r in server.requests if r.path.endswith("/chat/completions")]
+    assert [r.body["seed"] for r in sent] == [1]
+    cache = ResponseCache(cache_file)
+    found = cache.lookup(request_key("openai", "m", "chat", on_wire))
+    assert found is not None and found.text == "late"
+    assert cache.lookup(request_key("openai", "m", "chat", queued)) is None
+    cache.close()

@@ -7,9 +7,10 @@ like the OpenAI one, keeps its own limiter), then the teacher; a new reply is st
 
 A call cancelled while its request is on the wire (the run reached its target, or stops) lets
 that request finish in the background and stores its reply, so a resume or a re-run does not
-pay for it again; :meth:`TeacherPool.aclose` waits up to ``drain_s`` for those, and requests
-not sent yet are not sent any more. (Only for teachers with a ``before_send`` hook, which says
-when a request leaves their queue: the OpenAI one.)
+pay for it again; :meth:`TeacherPool.aclose` waits up to ``drain_s`` for those. A call
+cancelled while its request still waits in the teacher's queue is never sent. (Only for
+teachers with a ``before_send`` hook, which says when a request leaves their queue: the OpenAI
+one; other teachers' calls are cancelled as they are.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from selfinstruct.errors import CircuitOpen, TeacherError
@@ -31,6 +34,17 @@ from selfinstruct.teachers.openai_batch import OpenAIBatchConfig
 from selfinstruct.teachers.ratelimit import RateLimiter, estimate_tokens
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Call:
+    """One call in flight: whether its caller was cancelled."""
+
+    cancelled: bool = False
+
+
+#: the call a teacher's request belongs to, for :meth:`TeacherPool._before_send`
+_CALL: ContextVar[_Call | None] = ContextVar("selfinstruct_teacher_call", default=None)
 
 
 class TeacherPool:
@@ -59,7 +73,6 @@ class TeacherPool:
         self._kinds: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self.drain_s = drain_s
-        self._stopping = False  # a call was cancelled: requests not sent yet are not sent
         self._send_check: Callable[[], None] | None = None
         self._draining: set[asyncio.Task[None]] = set()
         built: list[tuple[TeacherSettings, Teacher]] = []
@@ -180,11 +193,16 @@ class TeacherPool:
         a cancelled call leaves the request running and stores its reply when it comes."""
         if key is None or not hasattr(teacher, "before_send"):
             return await teacher.complete(request)
-        sending = asyncio.ensure_future(teacher.complete(request))
+        call = _Call()
+        token = _CALL.set(call)  # the task below runs in a copy of this context: it sees call
+        try:
+            sending = asyncio.ensure_future(teacher.complete(request))
+        finally:
+            _CALL.reset(token)
         try:
             return await asyncio.shield(sending)
         except asyncio.CancelledError:
-            self._stopping = True
+            call.cancelled = True  # not sent yet: it never will be (see _before_send)
             keep = asyncio.ensure_future(self._store_later(sending, key, stage, teacher, request))
             self._draining.add(keep)
             keep.add_done_callback(self._draining.discard)
@@ -205,8 +223,10 @@ class TeacherPool:
         await self._store(key, stage, teacher, request, reply)
 
     def _before_send(self) -> None:
-        if self._stopping:
-            raise TeacherError("the run is stopping: request not sent")
+        """Called by a teacher right before it sends a request, in the request's context."""
+        call = _CALL.get()
+        if call is not None and call.cancelled:
+            raise TeacherError("its caller was cancelled before it was sent")
         if self._send_check is not None:
             self._send_check()
 
