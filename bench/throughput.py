@@ -213,7 +213,8 @@ def generate(
             "--set", "teacher.probe_capabilities=false", *extra,
         ]  # fmt: skip
         started = time.monotonic()
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=code)
+        env = {**os.environ, "XDG_CACHE_HOME": tmp}  # an empty response cache every point
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=code, env=env)
         while True:  # bounded: killed at the deadline
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:

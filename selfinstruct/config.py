@@ -32,6 +32,7 @@ from selfinstruct.config_sections import (
 from selfinstruct.errors import InputError, validation_problem
 from selfinstruct.teachers import BACKENDS
 from selfinstruct.teachers.base import TeacherSettings
+from selfinstruct.teachers.cache import CacheConfig
 from selfinstruct.teachers.choice import (
     TeacherConfig,
     parse_teacher_config,
@@ -125,6 +126,10 @@ class RunConfig(Section):
     )
     max_consecutive_failures: int = Field(
         default=20, ge=1, description="Stop after this many failed teacher requests in a row."
+    )
+    cache: CacheConfig = Field(
+        default_factory=CacheConfig,
+        description="Where teacher replies are kept and re-used (--cache PATH, --no-cache).",
     )
 
     @model_validator(mode="before")

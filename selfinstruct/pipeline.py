@@ -13,9 +13,10 @@ Follow one record:
    the ids of the teacher calls behind it (derived rows too: :mod:`selfinstruct.derive`).
 
 Stage-1 rounds and jobs run concurrently (the teacher's own limit bounds how many requests
-are in flight), so work for an instruction starts as soon as it is kept. The run stops when
-``num_instructions`` instructions have examples; jobs finishing after that are discarded
-(they stay pending for a later, larger run), so a finished run holds exactly the target.
+are in flight), so work for an instruction starts as soon as it is kept; stage-1 rounds show
+and decide in round order (:mod:`selfinstruct.run.rounds`), so timing never changes them. The
+run stops when ``num_instructions`` instructions have examples; jobs finishing after that are
+discarded (they stay pending for a later, larger run), so a finished run holds the target.
 """
 
 from __future__ import annotations
@@ -38,15 +39,14 @@ from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, Se
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
-from selfinstruct.run.manifest import build_manifest
+from selfinstruct.run.manifest import build_manifest, cache_summary
+from selfinstruct.run.rounds import RoundOrder
 from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore
 from selfinstruct.seeds import check_seed_count, load_seeds
 from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
 from selfinstruct.teachers.base import Completion, Request
 from selfinstruct.teachers.pool import TeacherPool
 
-#: stop after this many stage-1 requests in a row that keep no instruction
-MAX_FRUITLESS_REQUESTS = 50
 #: seconds between manifest rewrites while running
 MANIFEST_EVERY_S = 5.0
 
@@ -80,10 +80,9 @@ class Pipeline:
         self.fingerprint = fingerprint(config, config.seeds, prompt_sha256)
         self.prices = price_table(config)  # a bad price file is refused before any write
         configs = {stage: config.teacher_for(stage) for stage in self.stages.names}
-        self.teachers = TeacherPool(configs, out, config.max_consecutive_failures)
+        self.teachers = TeacherPool(configs, out, config.max_consecutive_failures, config.cache)
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
-        self._fruitless_requests = 0
         self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
         self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
@@ -118,6 +117,7 @@ class Pipeline:
         self.store = RunStore.open(self.out)
         state = self.store.state
         self.budget = Budget(self.config, state, self.prices)
+        self.rounds = RoundOrder(state)  # stage-1 demonstrations and decisions in round order
         self.judge = InstructionJudge(self.config.filters)  # novelty vs seeds + kept ones
         for text in [task.instruction for task in self.seeds] + state.instruction_texts:
             self.judge.keep(text)
@@ -212,19 +212,22 @@ class Pipeline:
     # ------------------------------------------------------------- stage 1
     async def _generate_instructions(self) -> None:
         """One stage-1 round: ask, parse, decide each candidate, queue each kept one."""
+        async with self.rounds.numbered() as number:
+            await self._round(number)
+
+    async def _round(self, number: int) -> None:
         state = self.store.state
-        number = state.next_request
-        state.next_request += 1
         round_ = Round(
             number=number,
             rng=random.Random(f"{self.config.seed}:instructions:{number}"),
-            machine_pool=state.instruction_texts,
+            machine_pool=await self.rounds.machine_pool(number, state.instructions),
         )
         stage = self.stages.first
         (request,) = stage.requests(round_)
         call_id = self.store.state.new_call_id(f"q{number}")
         completion = await self._call(stage.name, request, call_id)
         stage.parse(round_, [completion])
+        await self.rounds.turn(number)  # every earlier round is decided first
         kept = 0
         for text in round_.candidates:
             decision = self.judge.decide(text)
@@ -246,12 +249,8 @@ class Pipeline:
             kept += 1
         self.store.add_rejections(round_.rejections)
         self._schedule.round_done(kept)
-        self._fruitless_requests = 0 if kept else self._fruitless_requests + 1
-        if self._fruitless_requests >= MAX_FRUITLESS_REQUESTS:
-            self._stop_reason = (
-                f"{MAX_FRUITLESS_REQUESTS} stage-1 requests in a row kept no instruction; "
-                "see rejected.jsonl for why (a weak teacher or too strict filters)"
-            )
+        if (reason := self.rounds.count(kept)) is not None:
+            self._stop_reason = reason
             self._stop.set()
         self._show_progress()
 
@@ -290,6 +289,7 @@ class Pipeline:
             cost_usd=self.budget.cost(),
             endpoints=self.teachers.endpoint_stats(),
             stop_reason=self._stop_reason,
+            cache=cache_summary(self.store.state, self.teachers.cache, self.prices),
         )
 
 

@@ -47,6 +47,7 @@ class Progress:
         requests: int,
         tokens: int,
         cost: float | None = None,
+        cached: int = 0,
     ) -> None:
         self._last_update = time.monotonic()
         fields = {
@@ -55,6 +56,8 @@ class Progress:
             "requests": requests,
             "tokens": _short(tokens),
         }
+        if cached:
+            fields["cached"] = cached
         if cost:
             fields["cost"] = f"${cost:.4f}" if cost < 1 else f"${cost:,.2f}"
         if self.note:

@@ -188,6 +188,10 @@ class TeacherCall(Record):
     text: str | None = None
     #: the further choices' texts when one request asked for several (``n``)
     more: list[str] = Field(default_factory=list)
+    #: answered from the response cache: no request was sent, ``usage`` is zero (nothing
+    #: spent) and ``saved`` holds the tokens the stored reply had cost
+    cached: bool = False
+    saved: Usage | None = None
 
 
 class Counts(Record):
@@ -222,6 +226,8 @@ class Manifest(Record):
     endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
     timings_s: dict[str, float]
     stop_reason: str | None = None
+    #: the response cache: path (None: off), hits, misses, saved tokens and saved_cost_usd
+    cache: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunResult(Record):

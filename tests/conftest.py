@@ -20,6 +20,15 @@ REFERENCE_SEEDS = SHARED / "reference" / "self-instruct-seed-tasks.jsonl"
 SEEDS = REPO / "seeds" / "seed_tasks.jsonl"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own response-cache directory: none shares replies with another
+    test or touches the real ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def scripted_server() -> Iterator[ScriptedOpenAIServer]:
     """A loopback server answering all three stages like a (very simple) teacher."""

@@ -9,6 +9,7 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 * ``init.py``: init (a starter config and editable copies of the seeds and prompts)
 * ``preview.py``: preview (validate a config, show every stage's request; ``--live``)
 * ``mix.py``: mix (several runs and datasets into one capped, seeded mixture)
+* ``cache.py``: cache stats|clear (the response cache runs share)
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from selfinstruct.cli.cache import cache_group
     from selfinstruct.cli.data import export, report, stats
     from selfinstruct.cli.dedup import dedup_command
     from selfinstruct.cli.init import init
@@ -56,6 +58,7 @@ def _register() -> None:
 
     cli.add_command(preview)
     cli.add_command(mix_command, name="mix")
+    cli.add_command(cache_group, name="cache")
 
 
 _register()

@@ -41,6 +41,10 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-tokens", type=int, help="Stop cleanly after this many tokens."),
         click.option("--prices", type=click.Path(path_type=Path),
                      help="Price table (YAML/TOML, USD per 1M tokens) over the shipped one."),
+        click.option("--cache", type=click.Path(path_type=Path),
+                     help="Response cache (default: ~/.cache/selfinstruct/responses.sqlite3)."),
+        click.option("--no-cache", is_flag=True,
+                     help="Neither re-use nor store teacher replies."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Set any config field, e.g. --set filters.rouge_threshold=0.8."),
     ]  # fmt: skip
@@ -69,10 +73,14 @@ def build_run_config(
         "max_cost": "budget.max_cost_usd",
         "max_tokens": "budget.max_tokens",
         "prices": "budget.prices_file",
+        "cache": "cache.path",
     }
+    no_cache = options.pop("no_cache", False)
     overrides: dict[str, Any] = {
         names[key]: value for key, value in options.items() if value is not None
     }
+    if no_cache:
+        overrides["cache.enabled"] = False
     if base_url:
         overrides["teacher.base_url"] = list(base_url)
     overrides.update(parse_assignment(item) for item in assignments)

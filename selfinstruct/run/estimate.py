@@ -46,7 +46,8 @@ def estimate_from_run(run_dir: Path, instructions: int, prices: PriceTable) -> E
     if done == 0:
         raise InputError("this run has no finished instruction to measure yet", path=run_dir)
     scale = instructions / done
-    cost = usage_cost(state.usage_by_model, prices)
+    # what the work cost, cached replies included: the run scaled to may find none cached
+    cost = usage_cost(state.work_usage_by_model, prices)
     seconds = manifest.timings_s.get("total")
     return Estimate(
         instructions=instructions,
@@ -55,7 +56,7 @@ def estimate_from_run(run_dir: Path, instructions: int, prices: PriceTable) -> E
         requests={stage: count * scale for stage, count in state.requests.items()},
         usage={
             stage: (usage.prompt_tokens * scale, usage.completion_tokens * scale)
-            for stage, usage in state.usage.items()
+            for stage, usage in state.work_usage.items()
         },
         cost_usd=None if cost is None else cost * scale,
         seconds=None if seconds is None else seconds * scale,
@@ -63,8 +64,9 @@ def estimate_from_run(run_dir: Path, instructions: int, prices: PriceTable) -> E
 
 
 def measured_total_tokens(run_dir: Path) -> int:
-    """The tokens a run actually used (for comparing with its estimate)."""
-    usage = sum(load_state(run_dir, repair=False).usage.values(), Usage())
+    """The tokens a run's replies cost, cached ones included (for comparing with its
+    estimate)."""
+    usage = sum(load_state(run_dir, repair=False).work_usage.values(), Usage())
     return usage.total_tokens
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from selfinstruct import __version__
 from selfinstruct.config import RunConfig
-from selfinstruct.records import Counts, Manifest, RunStatus
+from selfinstruct.records import Counts, Manifest, RunStatus, Usage
+from selfinstruct.run.budget import PriceTable, usage_cost
 from selfinstruct.run.store import RunState
+from selfinstruct.teachers.cache import ResponseCache
 
 #: distributions whose versions every manifest records (when installed)
 RECORDED_PACKAGES = ("openai", "pydantic", "rouge-score", "rapidfuzz", "llama-cpp-python", "vllm")
@@ -42,6 +44,7 @@ def build_manifest(
     cost_usd: float | None = None,
     endpoints: dict[str, dict[str, Any]] | None = None,
     stop_reason: str | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> Manifest:
     """The manifest for ``state`` now; ``previous`` (the one on disk) gives the creation time
     and earlier sessions' timings, to which ``elapsed_s`` (a finished session) is added."""
@@ -71,4 +74,21 @@ def build_manifest(
         endpoints=endpoints or {},
         timings_s=timings,
         stop_reason=stop_reason,
+        cache=cache or {},
     )
+
+
+def cache_summary(
+    state: RunState, cache: ResponseCache | None, prices: PriceTable
+) -> dict[str, Any]:
+    """The manifest's ``cache``: the file (None: the cache was off), and over the whole run the
+    calls answered from it (``hits``) and by a teacher (``misses``), and the tokens and USD the
+    hits saved (``saved_cost_usd`` None when a model has no price)."""
+    saved = sum(state.saved_by_model.values(), Usage())
+    return {
+        "path": str(cache.path) if cache is not None else None,
+        "hits": state.cache_hits,
+        "misses": state.teacher_answers,
+        "saved_tokens": saved.total_tokens,
+        "saved_cost_usd": usage_cost(state.saved_by_model, prices),
+    }

@@ -63,6 +63,12 @@ class RunState:
     next_request: int = 0
     call_ids: set[str] = field(default_factory=set)
     repaired: list[str] = field(default_factory=list)
+    #: calls answered from the response cache, calls answered by a teacher, and per stage and
+    #: per model the tokens the cached replies had cost (not spent again)
+    cache_hits: int = 0
+    teacher_answers: int = 0
+    saved: dict[str, Usage] = field(default_factory=dict)
+    saved_by_model: dict[str, Usage] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[Instruction]:
@@ -101,6 +107,13 @@ class RunState:
         self.requests[call.stage] += 1
         self.usage[call.stage] = self.usage.get(call.stage, Usage()) + call.usage
         self.usage_by_model[call.model] = self.usage_by_model.get(call.model, Usage()) + call.usage
+        if call.cached:
+            self.cache_hits += 1
+            saved = call.saved or Usage()
+            self.saved[call.stage] = self.saved.get(call.stage, Usage()) + saved
+            self.saved_by_model[call.model] = self.saved_by_model.get(call.model, Usage()) + saved
+        elif call.error is None:
+            self.teacher_answers += 1
 
     def totals(self) -> dict[str, int]:
         """Running totals for the progress line."""
@@ -109,7 +122,17 @@ class RunState:
             "rejected": sum(self.rejected_by_reason.values()),
             "requests": sum(self.requests.values()),
             "tokens": self.total_tokens,
+            "cached": self.cache_hits,
         }
+
+    @property
+    def work_usage(self) -> dict[str, Usage]:
+        """Per stage, what the replies cost: spent, plus what the cached ones had cost."""
+        return _plus(self.usage, self.saved)
+
+    @property
+    def work_usage_by_model(self) -> dict[str, Usage]:
+        return _plus(self.usage_by_model, self.saved_by_model)
 
     @property
     def total_tokens(self) -> int:
@@ -133,6 +156,10 @@ class RunState:
         self.instructions.append(row)
         self.instruction_texts.append(row.instruction)
         self.next_request = max(self.next_request, row.request + 1)
+
+
+def _plus(a: dict[str, Usage], b: dict[str, Usage]) -> dict[str, Usage]:
+    return {key: a.get(key, Usage()) + b.get(key, Usage()) for key in {**a, **b}}
 
 
 def check_output_dir(out: Path) -> None:

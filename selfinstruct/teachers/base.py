@@ -35,6 +35,15 @@ class TeacherSettings(BaseModel):
     max_retries: int = Field(
         default=6, ge=0, le=100, description="Retries of a request that failed transiently."
     )
+    requests_per_minute: float | None = Field(
+        default=None, gt=0, description="Send at most this many requests a minute (unset: no cap)."
+    )
+    tokens_per_minute: float | None = Field(
+        default=None,
+        gt=0,
+        description="Send at most this many tokens a minute, estimated from the prompt's size "
+        "and max_tokens (unset: no cap).",
+    )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The OpenAI-compatible teacher: OpenAI itself, vLLM's or llama.cpp's server, any ``/v1`` API.
 
 Transport only, with the official ``openai`` SDK (``AsyncOpenAI``; its lower-level
-``client.post`` path: the body is built here as plain JSON and the reply read as bytes, which
-skips the SDK's per-call typed transforms and response models) and the wire format of
+``client.post`` path: the body is built here as plain JSON and the reply read raw, bytes and
+headers, which skips the SDK's per-call typed transforms and response models) and the wire format of
 :mod:`~selfinstruct.teachers.openai_wire` (body, ``X-Selfinstruct-Stage`` header, parsing,
 error classification, :class:`~selfinstruct.teachers.openai_wire.RetryPolicy`). The SDK's own
 retries are off; this module retries what the wire module calls retryable (429,
@@ -14,8 +14,10 @@ with ``adaptive_concurrency`` its limit moves AIMD-style within ``[1, max_concur
 (halved on a 429, grown while latency holds), else it is fixed at ``max_concurrency``. They are
 spread over the configured base URLs by an :class:`~selfinstruct.teachers.endpoints.EndpointPool`
 (fewest in flight first, an optional per-endpoint cap, and endpoints that keep failing taken out
-of rotation for a cool-down; see :meth:`OpenAITeacher.endpoint_stats`). No error message ever
-holds the API key.
+of rotation for a cool-down; see :meth:`OpenAITeacher.endpoint_stats`), and paced by a
+:class:`~selfinstruct.teachers.ratelimit.RateLimiter` (``requests_per_minute``,
+``tokens_per_minute``, the servers' ``x-ratelimit-*`` and ``retry-after`` headers). No error
+message ever holds the API key.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from selfinstruct.teachers.base import Api, Completion, Request
 from selfinstruct.teachers.capabilities import probe_server
 from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
 from selfinstruct.teachers.openai_wire import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
+from selfinstruct.teachers.ratelimit import RateLimiter, estimate_tokens
+
+try:  # the openai SDK's HTTP client: httpx2 in recent versions, httpx before
+    import httpx2 as http_client
+except ImportError:  # pragma: no cover - older openai
+    import httpx as http_client  # type: ignore[no-redef]
 
 __all__ = [
     "DEFAULT_BASE_URL", "PLACEHOLDER_API_KEY", "REQUESTS_PER_CLIENT",
@@ -132,6 +140,8 @@ class OpenAITeacher:
         #: per base URL, what :meth:`probe` found the server honours
         self.capabilities: dict[str, dict[str, bool | None]] = {}
         self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
+        #: requests/tokens per minute, and the servers' x-ratelimit-* and retry-after headers
+        self.rate_limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self._urls = list(dict.fromkeys(u.rstrip("/") for u in config.base_url)) or [
             DEFAULT_BASE_URL
         ]
@@ -197,6 +207,7 @@ class OpenAITeacher:
         """One request, retried on transient failures; TeacherError when it fails for good."""
         body = wire.request_body(self.api, self.model, request)  # ValueError: a wrong shape
         headers = wire.request_headers(request)
+        tokens = estimate_tokens(request)
         failed_on: list[str] = []
         attempt = 1
         await self.limiter.acquire()  # held while backing off: a struggling server sees less
@@ -205,7 +216,7 @@ class OpenAITeacher:
                 self.before_send()  # e.g. a budget reached while this request waited
             while True:
                 try:
-                    return await self._attempt(body, headers, failed_on)
+                    return await self._attempt(body, headers, failed_on, tokens)
                 except (openai.OpenAIError, wire.MalformedResponse, _NoEndpoint) as exc:
                     if attempt > self.config.max_retries or not _retryable(exc):
                         raise self._failed(request, exc, attempt) from None
@@ -232,10 +243,12 @@ class OpenAITeacher:
     # -- one attempt -----------------------------------------------------------------------
 
     async def _attempt(
-        self, body: dict[str, Any], headers: dict[str, str], failed_on: list[str]
+        self, body: dict[str, Any], headers: dict[str, str], failed_on: list[str], tokens: int
     ) -> OpenAICompletion:
         """One HTTP request on the best endpoint (a retry avoids the one that just failed),
-        waiting up to ``timeout_s`` while every endpoint is out of rotation or at its cap."""
+        waiting up to ``timeout_s`` while every endpoint is out of rotation or at its cap, and
+        first for the rate limits (``tokens``: the request's estimated size)."""
+        await self.rate_limiter.acquire(tokens)
         try:
             lease = await self.pool.acquire(
                 failed_on[-1] if failed_on else None, max_wait_s=self.config.timeout_s
@@ -250,18 +263,24 @@ class OpenAITeacher:
         try:
             # the SDK's lower-level path: the body is already plain JSON (no per-call typed
             # transform of it) and the reply comes back as bytes (no response models)
-            raw = await lease.client.post(
-                self._path, cast_to=bytes, body=body, options={"headers": headers}
+            response = await lease.client.post(
+                self._path, cast_to=http_client.Response, body=body, options={"headers": headers}
             )
             latency = time.perf_counter() - started
-            completion = self._parse(wire.loads(raw), latency)
+            self.rate_limiter.observe(response.headers)
+            completion = self._parse(wire.loads(response.content), latency)
+            self.rate_limiter.settle(tokens, completion.usage.total_tokens)
             outcome = "ok"
             self.limiter.on_success(latency)
             return completion
         except (openai.OpenAIError, wire.MalformedResponse) as exc:
             outcome = wire.endpoint_health(exc)
-            if isinstance(exc, openai.APIStatusError) and exc.status_code == 429:
-                self.limiter.on_overload(epoch)
+            if isinstance(exc, openai.APIStatusError):
+                self.rate_limiter.observe(exc.response.headers)
+                if exc.status_code == 429:
+                    self.limiter.on_overload(epoch)
+                    asked = min(wire.retry_after(exc) or 0.0, self.retry.max_retry_after_s)
+                    self.rate_limiter.pause(asked)  # every request waits, not only this one
             failed_on.append(lease.url)
             exc._teacher_url = lease.url  # type: ignore[attr-defined]  # for messages
             raise
