@@ -9,6 +9,7 @@ A new stage that needs settings of its own adds its section class here (a subcla
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,7 +58,25 @@ class StageConfig(Section):
     )
 
 
-class InstructionsStageConfig(StageConfig):
+StructuredMode = Literal["auto", "on", "off"]
+
+
+class StructuredStageConfig(StageConfig):
+    """A stage that can ask a chat teacher for JSON following a schema (structured outputs)
+    instead of parsing free text."""
+
+    structured: StructuredMode = Field(
+        default="auto",
+        description="Ask for JSON following a schema: auto (when the teacher uses the chat "
+        "API and honours schemas), on (always on chat), off (free text).",
+    )
+    structured_prompt: Path | None = Field(
+        default=None,
+        description="Template for structured mode (default: the shipped *.structured.txt).",
+    )
+
+
+class InstructionsStageConfig(StructuredStageConfig):
     """Stage 1 may ask for several replies to one prompt (``n``) where the server honours it."""
 
     samples: int = Field(
@@ -69,13 +88,17 @@ class InstructionsStageConfig(StageConfig):
     )
 
 
-class InputsStageConfig(StageConfig):
+class InputsStageConfig(StructuredStageConfig):
     """Stage 2 has two templates: ``prompt`` (input-first) and ``output_first_prompt``
     (classification tasks: a label, then an input)."""
 
     output_first_prompt: Path | None = Field(
         default=None,
         description="Template for classification tasks: a label, then an input.",
+    )
+    structured_output_first_prompt: Path | None = Field(
+        default=None,
+        description="Template for classification tasks in structured mode.",
     )
 
 
@@ -87,7 +110,7 @@ class StagesConfig(Section):
     __pydantic_extra__: dict[str, StageConfig] = Field(init=False)
 
     instructions: InstructionsStageConfig = Field(default_factory=InstructionsStageConfig)
-    classify: StageConfig = Field(default_factory=StageConfig)
+    classify: StructuredStageConfig = Field(default_factory=StructuredStageConfig)
     inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
     outputs: StageConfig = Field(default_factory=StageConfig)
 

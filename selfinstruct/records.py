@@ -179,6 +179,8 @@ class Manifest(Record):
     endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
     timings_s: dict[str, float]
     stop_reason: str | None = None
+    #: per stage that has a structured mode: "structured" (JSON schema) or "text"
+    stage_modes: dict[str, str] = Field(default_factory=dict)
 
 
 class RunResult(Record):
@@ -194,3 +196,43 @@ class RunResult(Record):
     elapsed_s: float
     stop_reason: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------- structured replies (JSON schema mode)
+
+
+class TaskList(Record):
+    """Stage 1's structured reply: the new task instructions."""
+
+    tasks: list[str]
+
+
+class ClassifyReply(Record):
+    """The classify stage's structured reply."""
+
+    is_classification: bool
+
+
+class InputItem(Record):
+    """One input written for an input-first task (``""`` when the task needs none)."""
+
+    input: str
+
+
+class InputsReply(Record):
+    """Stage 2's structured reply for an input-first task: inputs only (stage 3 answers)."""
+
+    instances: list[InputItem]
+
+
+class LabelledInput(Record):
+    """One (class label, input) pair of an output-first (classification) task."""
+
+    label: str
+    input: str
+
+
+class LabelledInputsReply(Record):
+    """Stage 2's structured reply for a classification task: labels and their inputs."""
+
+    instances: list[LabelledInput]

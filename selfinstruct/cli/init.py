@@ -33,6 +33,10 @@ STAGE_PROMPTS = {
     "stages.inputs.prompt": "inputs.input_first",
     "stages.inputs.output_first_prompt": "inputs.output_first",
     "stages.outputs.prompt": "outputs",
+    "stages.instructions.structured_prompt": "instructions.structured",
+    "stages.classify.structured_prompt": "classify.structured",
+    "stages.inputs.structured_prompt": "inputs.input_first.structured",
+    "stages.inputs.structured_output_first_prompt": "inputs.output_first.structured",
 }
 
 _HEADER = """\
