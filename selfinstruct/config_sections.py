@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from selfinstruct.teachers.choice import TeacherConfig
 
@@ -74,6 +74,12 @@ class StructuredStageConfig(StageConfig):
         default=None,
         description="Template for structured mode (default: the shipped *.structured.txt).",
     )
+
+    @field_validator("structured", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: object) -> object:
+        """YAML reads a bare ``on``/``off`` as a boolean."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class InstructionsStageConfig(StructuredStageConfig):

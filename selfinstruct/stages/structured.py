@@ -31,7 +31,7 @@ def reply_schema(model: type[BaseModel]) -> ResponseSchema:
     raw = model.model_json_schema()
     definitions = raw.pop("$defs", {})
     schema = _strict(raw, definitions)
-    return ResponseSchema(model.__name__, json.dumps(schema, sort_keys=True))
+    return ResponseSchema(model.__name__, json.dumps(schema))
 
 
 def _strict(node: Any, definitions: dict[str, Any]) -> Any:
