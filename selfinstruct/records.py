@@ -204,7 +204,7 @@ class RunResult(Record):
 class TaskList(Record):
     """Stage 1's structured reply: the new task instructions."""
 
-    tasks: list[str]
+    tasks: list[str] = Field(min_length=1)
 
 
 class ClassifyReply(Record):
@@ -222,7 +222,7 @@ class InputItem(Record):
 class InputsReply(Record):
     """Stage 2's structured reply for an input-first task: inputs only (stage 3 answers)."""
 
-    instances: list[InputItem]
+    instances: list[InputItem] = Field(min_length=1)
 
 
 class LabelledInput(Record):
@@ -235,4 +235,4 @@ class LabelledInput(Record):
 class LabelledInputsReply(Record):
     """Stage 2's structured reply for a classification task: labels and their inputs."""
 
-    instances: list[LabelledInput]
+    instances: list[LabelledInput] = Field(min_length=1)

@@ -57,10 +57,10 @@ def test_the_wire_form_follows_the_servers_style():
 
 
 def test_task_list_json_fenced_truncated_free_text_and_invalid():
-    assert read_task_list('{"tasks": ["Write a haiku.", "**Task 2:** Sum the list."]}') == (
-        ["Write a haiku.", "Sum the list."],
-        "",
-    )
+    reply = '{"tasks": ["1. Write a haiku.", "**Task 2:** Sum the list.", "3.5 is odd?"]}'
+    assert read_task_list(reply) == (["Write a haiku.", "Sum the list.", "3.5 is odd?"], "")
+    items, problem = read_task_list('{"tasks": []}')  # the schema asks for at least one
+    assert items == [] and "at least 1" in problem
     assert read_task_list('```json\n{"tasks": ["Write a haiku."]}\n```')[0] == ["Write a haiku."]
     items, problem = read_task_list('{"tasks": ["Write a haiku.", "Name three riv', truncated=True)
     assert items == ["Write a haiku."] and problem.startswith("not JSON")

@@ -29,6 +29,7 @@ from selfinstruct.teachers.base import Completion, Request
 
 _SEP = r"[:：.)\-–—]"  # what separates "Task 10" from its text
 _PLACEHOLDERS = frozenset({"demos", "num_new"})
+_ITEM_MARKER_RE = re.compile(r"^\s*(?:\d{1,3}[.):]|[-*•])\s+")  # "1. Write ..." in a JSON item
 
 
 def sample_demos(
@@ -111,7 +112,7 @@ def read_task_list(text: str, *, truncated: bool = False) -> tuple[list[str], st
         items = [item for item in complete_items(text, "tasks") if isinstance(item, str)]
     else:
         items = parse_task_list(text, truncated=truncated)
-    return [_clean_item(item) for item in items], problem
+    return [_clean_item(_ITEM_MARKER_RE.sub("", item, count=1)) for item in items], problem
 
 
 # ------------------------------------------------------------ the reply's parser
