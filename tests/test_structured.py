@@ -59,6 +59,7 @@ def test_the_wire_form_follows_the_servers_style():
 def test_task_list_json_fenced_truncated_free_text_and_invalid():
     reply = '{"tasks": ["1. Write a haiku.", "**Task 2:** Sum the list.", "3.5 is odd?"]}'
     assert read_task_list(reply) == (["Write a haiku.", "Sum the list.", "3.5 is odd?"], "")
+    assert read_task_list('{"tasks": ["Fix:\n x = 1"]}')[0] == ["Fix: x = 1"]  # a raw newline
     items, problem = read_task_list('{"tasks": []}')  # the schema asks for at least one
     assert items == [] and "at least 1" in problem
     assert read_task_list('```json\n{"tasks": ["Write a haiku."]}\n```')[0] == ["Write a haiku."]

@@ -22,7 +22,8 @@ from selfinstruct.teachers.base import ResponseSchema
 M = TypeVar("M", bound=BaseModel)
 
 _FENCE_RE = re.compile(r"^\s*```[\w-]*\s*\n?(.*?)\n?\s*(?:```\s*)?$", re.DOTALL)
-_DECODER = json.JSONDecoder()
+#: llama.cpp's grammars let a string hold raw control characters (a newline): accept them
+_DECODER = json.JSONDecoder(strict=False)
 
 
 @cache
@@ -73,7 +74,7 @@ def read_reply(model: type[M], text: str) -> tuple[M | None, str]:
     ``(None, what failed)``."""
     body = json_text(text)
     try:
-        value = json.loads(body)
+        value = _DECODER.decode(body)
     except ValueError as exc:
         return None, f"not JSON ({exc})"
     try:

@@ -156,6 +156,8 @@ class SelfInstructResponder:
         "Write a program" one among them."""
         tasks = [self._task(rng) for _ in range(self.tasks_per_reply)]
         demos = re.findall(r"^(?:Task )?\d+[.:] (.+)$", prompt, flags=re.MULTILINE)
+        shown = re.findall(r'^\{"tasks": \[.*\]\}$', prompt, flags=re.MULTILINE)
+        demos = json.loads(shown[0])["tasks"] if shown else demos  # the structured prompt
         if demos:
             tasks[1] = demos[0].rstrip(".?!") + " in detail."  # near-copy: ROUGE-L rejects it
             tasks[5] = demos[-1]  # a verbatim copy: the exact-duplicate filter rejects it
