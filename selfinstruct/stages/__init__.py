@@ -71,7 +71,6 @@ def build_stages(
     _check_sections(config, [InstructionStage.name] + [cls.name for cls in sequence])
     demo_rng = random.Random(f"{config.seed}:demos")
     templates: dict[str, PromptTemplate] = {}
-
     modes: dict[str, StageMode] = {}
 
     def build(cls: Any) -> Any:
