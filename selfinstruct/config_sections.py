@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from selfinstruct.teachers.choice import TeacherConfig
 
@@ -58,7 +58,31 @@ class StageConfig(Section):
     )
 
 
-class InstructionsStageConfig(StageConfig):
+StructuredMode = Literal["auto", "on", "off"]
+
+
+class StructuredStageConfig(StageConfig):
+    """A stage that can ask a chat teacher for JSON following a schema (structured outputs)
+    instead of parsing free text."""
+
+    structured: StructuredMode = Field(
+        default="auto",
+        description="Ask for JSON following a schema: auto (when the teacher uses the chat "
+        "API and honours schemas), on (always on chat), off (free text).",
+    )
+    structured_prompt: Path | None = Field(
+        default=None,
+        description="Template for structured mode (default: the shipped *.structured.txt).",
+    )
+
+    @field_validator("structured", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: object) -> object:
+        """YAML reads a bare ``on``/``off`` as a boolean."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+class InstructionsStageConfig(StructuredStageConfig):
     """Stage 1 may ask for several replies to one prompt (``n``) where the server honours it."""
 
     samples: int = Field(
@@ -70,13 +94,17 @@ class InstructionsStageConfig(StageConfig):
     )
 
 
-class InputsStageConfig(StageConfig):
+class InputsStageConfig(StructuredStageConfig):
     """Stage 2 has two templates: ``prompt`` (input-first) and ``output_first_prompt``
     (classification tasks: a label, then an input)."""
 
     output_first_prompt: Path | None = Field(
         default=None,
         description="Template for classification tasks: a label, then an input.",
+    )
+    structured_output_first_prompt: Path | None = Field(
+        default=None,
+        description="Template for classification tasks in structured mode.",
     )
 
 
@@ -161,7 +189,7 @@ class StagesConfig(Section):
     __pydantic_extra__: dict[str, StageConfig] = Field(init=False)
 
     instructions: InstructionsStageConfig = Field(default_factory=InstructionsStageConfig)
-    classify: StageConfig = Field(default_factory=StageConfig)
+    classify: StructuredStageConfig = Field(default_factory=StructuredStageConfig)
     inputs: InputsStageConfig = Field(default_factory=InputsStageConfig)
     evolve: EvolveStageConfig = Field(default_factory=EvolveStageConfig)
     paraphrase: ParaphraseStageConfig = Field(default_factory=ParaphraseStageConfig)

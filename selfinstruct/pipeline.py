@@ -122,6 +122,7 @@ class Pipeline:
         for text in [task.instruction for task in self.seeds] + state.instruction_texts:
             self.judge.keep(text)
         await self.teachers.start()
+        self.stages.choose_modes(lambda stage: getattr(self.teachers[stage], "schema_style", None))
         self.teachers.before_send(self._check_budget)
         self.budget.check_prices(self.teachers.models())
         models = {stage: self.teachers[stage].model for stage in self.stages.names}
@@ -283,12 +284,11 @@ class Pipeline:
             self.store.state,
             config=self.config,
             fingerprint=self.fingerprint,
-            status=status,
-            previous=read_manifest(self.out),
+            status=status, previous=read_manifest(self.out),
             elapsed_s=elapsed,
             cost_usd=self.budget.cost(),
             endpoints=self.teachers.endpoint_stats(),
-            stop_reason=self._stop_reason,
+            stop_reason=self._stop_reason, stage_modes=self.stages.mode_names(),
             cache=cache_summary(self.store.state, self.teachers.cache, self.prices),
         )
 

@@ -228,6 +228,8 @@ class Manifest(Record):
     stop_reason: str | None = None
     #: the response cache: path (None: off), hits, misses, saved tokens and saved_cost_usd
     cache: dict[str, Any] = Field(default_factory=dict)
+    #: per stage that has a structured mode: "structured" (JSON schema) or "text"
+    stage_modes: dict[str, str] = Field(default_factory=dict)
 
 
 class RunResult(Record):
@@ -243,3 +245,43 @@ class RunResult(Record):
     elapsed_s: float
     stop_reason: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------- structured replies (JSON schema mode)
+
+
+class TaskList(Record):
+    """Stage 1's structured reply: the new task instructions."""
+
+    tasks: list[str] = Field(min_length=1)
+
+
+class ClassifyReply(Record):
+    """The classify stage's structured reply."""
+
+    is_classification: bool
+
+
+class InputItem(Record):
+    """One input written for an input-first task (``""`` when the task needs none)."""
+
+    input: str
+
+
+class InputsReply(Record):
+    """Stage 2's structured reply for an input-first task: inputs only (stage 3 answers)."""
+
+    instances: list[InputItem] = Field(min_length=1)
+
+
+class LabelledInput(Record):
+    """One (class label, input) pair of an output-first (classification) task."""
+
+    label: str
+    input: str
+
+
+class LabelledInputsReply(Record):
+    """Stage 2's structured reply for a classification task: labels and their inputs."""
+
+    instances: list[LabelledInput] = Field(min_length=1)

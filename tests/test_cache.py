@@ -19,7 +19,7 @@ from selfinstruct.cli import cli
 from selfinstruct.errors import InputError
 from selfinstruct.progress import Progress
 from selfinstruct.records import Usage
-from selfinstruct.teachers.base import Completion, Message, Request
+from selfinstruct.teachers.base import Completion, Message, Request, ResponseSchema
 from selfinstruct.teachers.cache import (
     CacheConfig,
     ResponseCache,
@@ -68,6 +68,7 @@ def test_the_key_is_stable_and_changes_with_every_field_that_decides_the_answer(
         "stop": (),
         "seed": 8,
         "n": 2,
+        "response_schema": ResponseSchema("tasks", '{"type": "object"}'),
     }
     # every Request field is covered: a field added later must be in the key too
     assert set(changed) == {f.name for f in dataclasses.fields(Request)} - {"prompt"}

@@ -17,7 +17,7 @@ from selfinstruct.teachers.openai_wire import make_client
 from tests.support.openai_server import Reply, ScriptedOpenAIServer
 from tests.support.scripted_teacher import SelfInstructResponder
 
-ALL = {"n", "list_prompts", "seed", "json_schema"}
+ALL = {"n", "list_prompts", "seed", "json_schema", "json_object_schema"}
 
 
 def honouring(kind, body):

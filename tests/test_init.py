@@ -63,6 +63,14 @@ def test_init_config_points_at_the_copies_wherever_it_is_read_from(tmp_path, mon
     )
 
 
+PROMPT_FIELDS = (
+    "prompt",
+    "output_first_prompt",
+    "structured_prompt",
+    "structured_output_first_prompt",
+)
+
+
 def test_starter_config_lists_every_field_with_its_default():
     """Uncommenting every ``# key: value`` line gives a valid config equal to the defaults."""
     text = starter_config("completions")
@@ -73,12 +81,12 @@ def test_starter_config_lists_every_field_with_its_default():
     assert actual.pop("seeds") == "seeds/seed_tasks.jsonl"
     expected.pop("seeds")
     for stage in actual["stages"].values():
-        for key in ("prompt", "output_first_prompt"):
+        for key in PROMPT_FIELDS:
             if key in stage:
                 assert stage.pop(key).startswith("prompts/")
     for stage in expected["stages"].values():
-        stage.pop("prompt")
-        stage.pop("output_first_prompt", None)
+        for key in PROMPT_FIELDS:
+            stage.pop(key, None)
     assert actual == expected
     # and the file as written sets nothing but those paths
     assert set(yaml.safe_load(text)) == {"seeds", "stages"}

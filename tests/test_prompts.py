@@ -25,6 +25,10 @@ ALLOWED = {
     "inputs.output_first.txt": PLACEHOLDERS["inputs.input_first"],
     "outputs.completions.txt": PLACEHOLDERS["outputs"],
     "outputs.chat.txt": PLACEHOLDERS["outputs"],
+    "instructions.structured.txt": PLACEHOLDERS["instructions.structured"],
+    "classify.structured.txt": PLACEHOLDERS["classify.structured"],
+    "inputs.input_first.structured.txt": PLACEHOLDERS["inputs.input_first.structured"],
+    "inputs.output_first.structured.txt": PLACEHOLDERS["inputs.output_first.structured"],
 }
 
 

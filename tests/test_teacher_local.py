@@ -233,3 +233,35 @@ def test_complete_before_start_and_after_close():
     assert run(lifecycle()).usage.completion_tokens > 0
     with pytest.raises(TeacherError, match="not started"):
         run(teacher.complete(request))
+
+
+@slow
+def test_a_json_schema_constrains_a_chat_reply():
+    """Structured outputs in process: llama.cpp builds a grammar from the request's schema."""
+    from selfinstruct.records import TaskList
+    from selfinstruct.stages.structured import reply_schema
+
+    needs_embedded_model()
+    local = LocalTeacher(LocalConfig(n_ctx=512, api="chat"), seed=7)
+    assert local.schema_style == "json_object"
+    question = Message("user", "List two tasks for an assistant, in JSON.")
+    request = Request(
+        stage="instructions",
+        messages=(question,),
+        max_tokens=96,
+        temperature=0.0,
+        response_schema=reply_schema(TaskList),
+    )
+
+    async def ask() -> str:
+        await local.start()
+        try:
+            return (await local.complete(request)).text
+        finally:
+            await local.aclose()
+
+    text = run(ask())
+    if not text.rstrip().endswith("}"):  # cut by max_tokens: the start still follows the schema
+        assert re.match(r'\{\s*"tasks"\s*:\s*\[', text), text
+    else:
+        assert isinstance(TaskList.model_validate_json(text).tasks, list), text

@@ -37,6 +37,10 @@ STAGE_PROMPTS = {
     "stages.paraphrase.prompt": "paraphrase",
     "stages.invert.prompt": "invert",
     "stages.judge.prompt": "judge",
+    "stages.instructions.structured_prompt": "instructions.structured",
+    "stages.classify.structured_prompt": "classify.structured",
+    "stages.inputs.structured_prompt": "inputs.input_first.structured",
+    "stages.inputs.structured_output_first_prompt": "inputs.output_first.structured",
 }
 
 _HEADER = """\

@@ -46,6 +46,18 @@ def check_resume(out: Path, expected: Mapping[str, str], force: bool) -> None:
         raise InputError(
             "this run was made with other settings (changed: "
             + ", ".join(changed)
-            + "); resuming would mix inconsistent data. Use another --out, or --force",
+            + "); resuming would mix inconsistent data. Use another --out, or --force"
+            + _structured_hint(changed, manifest.fingerprint),
             path=out,
         )
+
+
+def _structured_hint(changed: list[str], before: Mapping[str, str]) -> str:
+    """How to resume a chat run made before structured outputs existed: its fingerprint has
+    no structured templates, which ``structured: auto`` now loads."""
+    new = [key for key in changed if key.endswith(".structured") and key not in before]
+    if not new or len(new) != len(changed):
+        return ""
+    stages = sorted({key.removeprefix("prompt:").split(".")[0] for key in new})
+    sets = " ".join(f"--set stages.{stage}.structured=off" for stage in stages)
+    return f". This run was made before structured outputs; to resume it as it was made: {sets}"

@@ -45,6 +45,7 @@ def build_manifest(
     endpoints: dict[str, dict[str, Any]] | None = None,
     stop_reason: str | None = None,
     cache: dict[str, Any] | None = None,
+    stage_modes: dict[str, str] | None = None,
 ) -> Manifest:
     """The manifest for ``state`` now; ``previous`` (the one on disk) gives the creation time
     and earlier sessions' timings, to which ``elapsed_s`` (a finished session) is added."""
@@ -75,6 +76,7 @@ def build_manifest(
         timings_s=timings,
         stop_reason=stop_reason,
         cache=cache or {},
+        stage_modes=stage_modes or {},
     )
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from selfinstruct.config import RunConfig
+from selfinstruct.config_sections import StageConfig
 from selfinstruct.errors import InputError
 from selfinstruct.prompts import PromptTemplate, default_prompt_path, load_template
 from selfinstruct.records import SeedTask
-from selfinstruct.stages.base import Job, Round, Stage, StageContext, StagePrompt
+from selfinstruct.stages.base import Job, Round, Stage, StageContext, StageMode, StagePrompt
 from selfinstruct.stages.classify import ClassifyStage
 from selfinstruct.stages.evolve import EvolveStage
 from selfinstruct.stages.inputs import InputStage
@@ -27,6 +28,7 @@ from selfinstruct.stages.invert import InvertStage
 from selfinstruct.stages.judge import JudgeStage
 from selfinstruct.stages.outputs import OutputStage
 from selfinstruct.stages.paraphrase import ParaphraseStage
+from selfinstruct.stages.structured import reply_schema
 from selfinstruct.teachers.base import Api
 
 #: what every kept instruction goes through, in order
@@ -60,10 +62,22 @@ class Stages:
     first: InstructionStage
     sequence: tuple[Stage[Job], ...]
     templates: dict[str, PromptTemplate]
+    #: per stage with a structured mode: whether it asks for JSON or free text
+    modes: dict[str, StageMode] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
         return [self.first.name] + [stage.name for stage in self.sequence]
+
+    def choose_modes(self, schema_style: Callable[[str], str | None]) -> None:
+        """Decide each ``auto`` stage's mode from the JSON-schema form its teacher honours
+        (``schema_style(stage)``; None: none), once the teachers have started."""
+        for name, mode in self.modes.items():
+            mode.choose(schema_style(name))
+
+    def mode_names(self) -> dict[str, str]:
+        """``{stage: "structured" | "text"}`` for the manifest."""
+        return {name: mode.name for name, mode in self.modes.items()}
 
 
 def build_stages(
@@ -82,16 +96,21 @@ def build_stages(
     _check_sections(config, [InstructionStage.name] + [cls.name for cls in sequence])
     demo_rng = random.Random(f"{config.seed}:demos")
     templates: dict[str, PromptTemplate] = {}
+    modes: dict[str, StageMode] = {}
 
     def build(cls: Any) -> Any:
-        prompts = _load_prompts(cls, config, api_for(cls.name))
-        templates.update({bound.name: bound.template for bound in prompts.values()})
+        api = api_for(cls.name)
         settings = config.stages.get(cls.name)
-        return cls(StageContext(config, settings, prompts, seeds, demo_rng))
+        mode = stage_mode(cls, settings, api)
+        prompts = _load_prompts(cls, settings, api, with_structured=mode.available)
+        templates.update({bound.name: bound.template for bound in prompts.values()})
+        if any(template.structured for template in cls.templates):
+            modes[cls.name] = mode
+        return cls(StageContext(config, settings, prompts, seeds, demo_rng, mode))
 
     first = build(InstructionStage)
     built = tuple(build(cls) for cls in sequence)
-    return Stages(first=first, sequence=built, templates=templates)
+    return Stages(first=first, sequence=built, templates=templates, modes=modes)
 
 
 def enabled_sequence(
@@ -106,10 +125,28 @@ def enabled_sequence(
     return (*sequence, *extra)
 
 
-def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePrompt]:
-    settings = config.stages.get(cls.name)
+def stage_mode(cls: Any, settings: StageConfig, api: Api) -> StageMode:
+    """The stage's structured setting; ``on`` is decided here, ``auto`` when teachers start.
+    Structured outputs need the chat API: ``on`` with a completions teacher is an error."""
+    setting = getattr(settings, "structured", "off")
+    has_templates = any(template.structured for template in cls.templates)
+    if setting == "on" and api != "chat":
+        raise InputError(
+            "structured outputs need a teacher on the chat API (this stage's uses completions)",
+            path="config",
+            field=f"stages.{cls.name}.structured",
+        )
+    available = has_templates and api == "chat" and setting != "off"
+    return StageMode(setting, available, structured=available and setting == "on")
+
+
+def _load_prompts(
+    cls: Any, settings: StageConfig, api: Api, *, with_structured: bool
+) -> dict[str, StagePrompt]:
     prompts = {}
     for template in cls.templates:
+        if template.structured and not with_structured:
+            continue
         configured: Path | None = getattr(settings, template.field, None)
         path = configured or default_prompt_path(template.name, api)
         prompts[template.field] = StagePrompt(
@@ -118,6 +155,7 @@ def _load_prompts(cls: Any, config: RunConfig, api: Api) -> dict[str, StagePromp
             template=load_template(path, set(template.placeholders)),
             api=api,
             sampling=settings.sampling,
+            schema=reply_schema(template.reply) if template.reply is not None else None,
         )
     return prompts
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from selfinstruct.config import RunConfig
 from selfinstruct.config_sections import SamplingConfig, StageConfig
@@ -36,7 +38,7 @@ from selfinstruct.records import (
     SeedTask,
 )
 from selfinstruct.stages.derived import Derived
-from selfinstruct.teachers.base import Api, Completion, Request
+from selfinstruct.teachers.base import Api, Completion, Request, ResponseSchema
 
 _SPACES = re.compile(r"\s+")
 
@@ -50,6 +52,14 @@ class Template:
     field: str
     name: str
     placeholders: frozenset[str]
+    #: set for a structured-mode template: the reply's model, whose JSON schema the request
+    #: carries; such a template is loaded only where the stage may ask for JSON (chat API,
+    #: ``stages.<name>.structured`` not ``off``)
+    reply: type[BaseModel] | None = None
+
+    @property
+    def structured(self) -> bool:
+        return self.reply is not None
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,8 @@ class StagePrompt:
     template: PromptTemplate
     api: Api
     sampling: SamplingConfig
+    #: the JSON schema its requests carry (structured-mode templates only)
+    schema: ResponseSchema | None = None
 
     @property
     def sha(self) -> str:
@@ -68,7 +80,30 @@ class StagePrompt:
         return self.template.sha256[:16]
 
     def request(self, seed: int | None = None, **values: Any) -> Request:
-        return self.template.request(self.stage, self.api, self.sampling, seed=seed, **values)
+        request = self.template.request(self.stage, self.api, self.sampling, seed=seed, **values)
+        return request if self.schema is None else replace(request, response_schema=self.schema)
+
+
+@dataclass
+class StageMode:
+    """Whether a stage asks for JSON following a schema (``structured``) or free text.
+
+    ``setting`` is ``stages.<name>.structured``; ``available`` says its structured templates
+    were loaded (chat API, setting not ``off``). ``on`` decides at once; ``auto`` is decided
+    by :meth:`choose` once the teacher has probed its server."""
+
+    setting: str = "off"
+    available: bool = False
+    structured: bool = False
+
+    def choose(self, schema_style: str | None) -> None:
+        """Decide from the form of JSON schema the teacher honours (None: none)."""
+        wanted = self.setting == "on" or (self.setting == "auto" and schema_style is not None)
+        self.structured = self.available and wanted
+
+    @property
+    def name(self) -> str:
+        return "structured" if self.structured else "text"
 
 
 @dataclass(frozen=True)
@@ -80,6 +115,7 @@ class StageContext:
     prompts: dict[str, StagePrompt]  # by Template.field
     seeds: list[SeedTask]
     demo_rng: random.Random
+    mode: StageMode = field(default_factory=StageMode)
 
 
 @dataclass

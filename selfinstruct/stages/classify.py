@@ -3,7 +3,8 @@
 The answer decides how stage 2 writes its instances: output-first (label, then input) for
 classification tasks, input-first otherwise. Few-shot demonstrations are seed tasks, a third
 classification and the rest not, drawn once per run (every request shares one prompt prefix,
-which servers with prefix caching evaluate once).
+which servers with prefix caching evaluate once). In structured mode the reply is
+:class:`~selfinstruct.records.ClassifyReply` JSON.
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ import random
 import re
 from typing import ClassVar
 
-from selfinstruct.records import SeedTask
-from selfinstruct.stages.base import Job, StageContext, Template, one_line, request_seed
+from selfinstruct.records import ClassifyReply, SeedTask
+from selfinstruct.stages.base import (
+    Job,
+    StageContext,
+    StagePrompt,
+    Template,
+    one_line,
+    request_seed,
+)
+from selfinstruct.stages.structured import read_reply
 from selfinstruct.stages.text import split_lines, strip_emphasis, strip_quotes
 from selfinstruct.teachers.base import Completion, Request
+
+_PLACEHOLDERS = frozenset({"demos", "instruction"})
 
 
 def pick_demos(rng: random.Random, seeds: list[SeedTask], count: int) -> list[SeedTask]:
@@ -33,16 +44,26 @@ class ClassifyStage:
 
     name: ClassVar[str] = "classify"
     templates: ClassVar[tuple[Template, ...]] = (
-        Template("prompt", "classify", frozenset({"demos", "instruction"})),
+        Template("prompt", "classify", _PLACEHOLDERS),
+        Template("structured_prompt", "classify.structured", _PLACEHOLDERS, ClassifyReply),
     )
 
     def __init__(self, context: StageContext) -> None:
-        self.prompt = context.prompts["prompt"]
+        self.text_prompt = context.prompts["prompt"]
+        self.structured_prompt = context.prompts.get("structured_prompt")
+        self.mode = context.mode
         demos = pick_demos(context.demo_rng, context.seeds, context.config.classify_demos)
         self.demos = [
             {"instruction": one_line(task.instruction), "is_classification": task.is_classification}
             for task in demos
         ]
+
+    @property
+    def prompt(self) -> StagePrompt:
+        """The template in use: the structured one once the mode says so."""
+        if self.mode.structured and self.structured_prompt is not None:
+            return self.structured_prompt
+        return self.text_prompt
 
     def requests(self, job: Job) -> list[Request]:
         job.prompts[self.name] = self.prompt.sha
@@ -56,7 +77,21 @@ class ClassifyStage:
 
     def parse(self, job: Job, completions: list[Completion]) -> None:
         (completion,) = completions
-        job.is_classification = bool(parse_yes_no(completion.text))
+        if self.mode.structured:
+            job.is_classification = read_classify_reply(completion.text)
+        else:
+            job.is_classification = bool(parse_yes_no(completion.text))
+
+
+def read_classify_reply(text: str) -> bool:
+    """A structured reply's answer; a reply that is not valid JSON is read as free text
+    (an unclear answer counts as No)."""
+    reply, _ = read_reply(ClassifyReply, text)
+    if reply is not None:
+        return reply.is_classification
+    if match := re.search(r'"is_classification"\s*:\s*(true|false)', text):
+        return match.group(1) == "true"
+    return bool(parse_yes_no(text))
 
 
 # ------------------------------------------------------------ the reply's parser

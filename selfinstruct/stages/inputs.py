@@ -5,7 +5,8 @@
 * other tasks are generated input-first: the teacher writes inputs only, and stage 3 answers
   each. A task that needs no input gets an empty input.
 
-Demonstrations are seed tasks of the same kind, drawn once per run.
+Demonstrations are seed tasks of the same kind, drawn once per run. In structured mode the
+reply is JSON (:mod:`selfinstruct.stages.inputs_structured`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from selfinstruct.records import SeedTask
+from selfinstruct.records import InputsReply, LabelledInputsReply, SeedTask
 from selfinstruct.stages.base import (
     Draft,
     Job,
     StageContext,
+    StagePrompt,
     Template,
     one_line,
     request_seed,
     task_demo,
 )
+from selfinstruct.stages.inputs_structured import read_drafts
 from selfinstruct.stages.text import (
     B,
     clean_text,
@@ -57,11 +60,17 @@ class InputStage:
     templates: ClassVar[tuple[Template, ...]] = (
         Template("prompt", "inputs.input_first", _PLACEHOLDERS),
         Template("output_first_prompt", "inputs.output_first", _PLACEHOLDERS),
+        Template("structured_prompt", "inputs.input_first.structured", _PLACEHOLDERS, InputsReply),
+        Template(
+            "structured_output_first_prompt",
+            "inputs.output_first.structured",
+            _PLACEHOLDERS,
+            LabelledInputsReply,
+        ),
     )
 
     def __init__(self, context: StageContext) -> None:
-        self.input_first = context.prompts["prompt"]
-        self.output_first = context.prompts["output_first_prompt"]
+        self.mode, self.prompts = context.mode, context.prompts
         self.limit = context.config.max_instances_per_instruction
         count, rng = context.config.instance_demos, context.demo_rng
         # drawn in this order since the first release: same seed, same demonstrations
@@ -69,11 +78,14 @@ class InputStage:
         self.output_first_demos = [task_demo(t) for t in pick_demos(rng, seeds, count, True)]
         self.input_first_demos = [task_demo(t) for t in pick_demos(rng, seeds, count, False)]
 
+    def prompt(self, classification: bool) -> StagePrompt:
+        """The template for the kind of task, in the stage's mode."""
+        field = "output_first_prompt" if classification else "prompt"
+        return self.prompts[f"structured_{field}" if self.mode.structured else field]
+
     def requests(self, job: Job) -> list[Request]:
-        if job.is_classification:
-            prompt, demos = self.output_first, self.output_first_demos
-        else:
-            prompt, demos = self.input_first, self.input_first_demos
+        prompt = self.prompt(job.is_classification)
+        demos = self.output_first_demos if job.is_classification else self.input_first_demos
         job.prompts[self.name] = prompt.sha
         return [
             prompt.request(
@@ -87,18 +99,24 @@ class InputStage:
     def parse(self, job: Job, completions: list[Completion]) -> None:
         """Drafts in reply order; the last one is dropped when the reply was cut short."""
         (completion,) = completions
-        if job.is_classification:
+        structured, problem, reply = None, "", completion.text
+        if self.mode.structured:  # complete JSON instances only: none was cut short
+            structured, problem = read_drafts(reply, job.is_classification, limit=self.limit)
+        if structured is not None:
+            drafts = structured
+        elif job.is_classification:
             pairs = parse_label_input_pairs(completion.text, limit=self.limit + 1)
             drafts = [Draft(input=text, output=label) for label, text in pairs]
         else:
             inputs = parse_inputs(completion.text, limit=self.limit + 1)
             drafts = [Draft(input=text) for text in inputs]
-        if completion.finish_reason == "length" and len(drafts) > 1:
+        if structured is None and completion.finish_reason == "length" and len(drafts) > 1:
             drafts = drafts[:-1]
         job.drafts = drafts[: self.limit]
         job.answered_by = self.name
         if not job.drafts:
-            job.reject(self.name, "unparseable", completion.text)
+            details = {"mode": "structured", "problem": problem} if self.mode.structured else {}
+            job.reject(self.name, "unparseable", completion.text, details)
 
 
 # ------------------------------------------------------------ the replies' parsers

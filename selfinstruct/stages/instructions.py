@@ -3,7 +3,8 @@
 Each request shows ``num_seed_demos`` seed instructions and ``num_machine_demos`` earlier
 machine instructions (6 + 2 in the paper), sampled with the round's RNG, and asks for up to
 ``instructions_per_request`` new ones. The reply is parsed here into candidate instruction
-texts; the pipeline runs them through the heuristic and ROUGE-L filters.
+texts; the pipeline runs them through the heuristic and ROUGE-L filters. In structured mode
+the request carries :class:`~selfinstruct.records.TaskList`'s schema and the reply is JSON.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from selfinstruct.stages.base import Round, StageContext, Template, one_line, request_seed
-from selfinstruct.stages.text import (
-    FENCE_RE,
-    B,
-    clean_text,
-    is_chatter,
-    is_preamble,
-    split_lines,
+from selfinstruct.records import TaskList
+from selfinstruct.stages.base import (
+    Round,
+    StageContext,
+    StagePrompt,
+    Template,
+    one_line,
+    request_seed,
 )
+from selfinstruct.stages.structured import complete_items, looks_like_json, read_reply
+from selfinstruct.stages.text import FENCE_RE, B, clean_text, is_chatter, is_preamble, split_lines
 from selfinstruct.teachers.base import Completion, Request
 
 _SEP = r"[:：.)\-–—]"  # what separates "Task 10" from its text
+_PLACEHOLDERS = frozenset({"demos", "num_new"})
+_ITEM_MARKER_RE = re.compile(r"^\s*(?:\d{1,3}[.):]|[-*•])\s+")  # "1. Write ..." in a JSON item
 
 
 def sample_demos(
@@ -47,16 +52,26 @@ class InstructionStage:
 
     name: ClassVar[str] = "instructions"
     templates: ClassVar[tuple[Template, ...]] = (
-        Template("prompt", "instructions", frozenset({"demos", "num_new"})),
+        Template("prompt", "instructions", _PLACEHOLDERS),
+        Template("structured_prompt", "instructions.structured", _PLACEHOLDERS, TaskList),
     )
 
     def __init__(self, context: StageContext) -> None:
-        self.prompt = context.prompts["prompt"]
+        self.text_prompt = context.prompts["prompt"]
+        self.structured_prompt = context.prompts.get("structured_prompt")
+        self.mode = context.mode
         config = context.config
         self.num_new = config.instructions_per_request
         self.num_seed, self.num_machine = config.num_seed_demos, config.num_machine_demos
         self.seed_pool = [task.instruction for task in context.seeds]
         self.samples = config.stages.instructions.samples
+
+    @property
+    def prompt(self) -> StagePrompt:
+        """The template in use: the structured one once the mode says so."""
+        if self.mode.structured and self.structured_prompt is not None:
+            return self.structured_prompt
+        return self.text_prompt
 
     def requests(self, job: Round) -> list[Request]:
         demos = sample_demos(
@@ -69,13 +84,35 @@ class InstructionStage:
         """Candidate instructions from every choice of the reply, in order, each once; a
         choice's last one is dropped if that choice was cut by max_tokens."""
         (completion,) = completions
+        problems: list[str] = []
         for text, finish_reason in completion.all_choices():
-            items = parse_task_list(text, truncated=finish_reason == "length")
+            truncated = finish_reason == "length"
+            if self.mode.structured:
+                items, problem = read_task_list(text, truncated=truncated)
+                problems += [problem] if problem else []
+            else:
+                items = parse_task_list(text, truncated=truncated)
             fresh = [one_line(item) for item in items][: self.num_new]
-            job.candidates += [item for item in fresh if item not in job.candidates]
+            job.candidates += [item for item in fresh if item and item not in job.candidates]
         if not job.candidates:
-            details = {"finish_reason": completion.finish_reason}
+            details: dict[str, object] = {"finish_reason": completion.finish_reason}
+            if self.mode.structured:
+                details |= {"mode": "structured", "problem": "; ".join(problems)}
             job.reject(self.name, "unparseable", completion.text[:1000], details)
+
+
+def read_task_list(text: str, *, truncated: bool = False) -> tuple[list[str], str]:
+    """Instructions from a structured stage-1 reply, and what failed (``""`` when it is valid
+    JSON). A reply cut short keeps its complete items; one that is not JSON at all (the
+    server ignored the schema) goes to :func:`parse_task_list`."""
+    reply, problem = read_reply(TaskList, text)
+    if reply is not None:
+        items = reply.tasks
+    elif looks_like_json(text):
+        items = [item for item in complete_items(text, "tasks") if isinstance(item, str)]
+    else:
+        items = parse_task_list(text, truncated=truncated)
+    return [_clean_item(_ITEM_MARKER_RE.sub("", item, count=1)) for item in items], problem
 
 
 # ------------------------------------------------------------ the reply's parser

@@ -7,8 +7,9 @@ A stage builds a :class:`Request` (either a ``prompt`` for a completions API or
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,6 +54,20 @@ class Message:
 
 
 @dataclass(frozen=True)
+class ResponseSchema:
+    """A JSON schema the reply must follow (structured outputs), kept as canonical JSON text
+    so a request stays hashable; each backend puts it in its own wire form."""
+
+    name: str
+    schema_json: str
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.schema_json)
+        return value
+
+
+@dataclass(frozen=True)
 class Request:
     """One generation request. Exactly one of ``prompt`` / ``messages`` is set."""
 
@@ -66,6 +81,8 @@ class Request:
     seed: int | None = None
     #: choices wanted from this one prompt; a server that ignores ``n`` returns one
     n: int = 1
+    #: constrain the reply to this JSON schema (chat teachers that honour it); None: free text
+    response_schema: ResponseSchema | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

@@ -5,37 +5,42 @@ schemas; llama.cpp's server ignores ``n``, rejects list prompts and serves one r
 time; OpenAI has no completions endpoint for chat models. Each probe is one to three requests
 of a few tokens (stage ``probe`` on the wire), and answers True (honoured), False (ignored or
 refused) or None (the probe itself could not run: a timeout or a connection error).
+
+A JSON schema is probed in two forms: OpenAI's ``{"type": "json_schema", ...}``
+(``json_schema``: OpenAI, vLLM) and llama-cpp-python's ``{"type": "json_object", "schema":
+...}`` (``json_object_schema``); :func:`schema_style` picks the one every endpoint honours.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import openai
 
-from selfinstruct.teachers.openai_wire import STAGE_HEADER
+from selfinstruct.teachers.base import ResponseSchema
+from selfinstruct.teachers.openai_wire import STAGE_HEADER, SchemaStyle, response_format
 
 HEADERS = {STAGE_HEADER: "probe"}
 _PROMPT = "Write one random English word:"
-_SCHEMA = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "probe",
-        "strict": True,
-        "schema": {
+_SCHEMA = ResponseSchema(
+    "probe",
+    json.dumps(
+        {
             "type": "object",
             "properties": {"ok": {"type": "boolean"}},
             "required": ["ok"],
             "additionalProperties": False,
-        },
-    },
-}
+        }
+    ),
+)
 _UNREACHABLE = (openai.APIConnectionError, openai.APITimeoutError)
 
 
 async def probe_server(client: openai.AsyncOpenAI, model: str, api: str) -> dict[str, bool | None]:
-    """``{"n", "list_prompts", "seed", "json_schema": honoured?}`` for one endpoint."""
+    """``{"n", "list_prompts", "seed", "json_schema", "json_object_schema": honoured?}`` for
+    one endpoint."""
     ask = _Asker(client, model, api)
     result: dict[str, bool | None] = {}
     for name, probe in (
@@ -43,6 +48,7 @@ async def probe_server(client: openai.AsyncOpenAI, model: str, api: str) -> dict
         ("list_prompts", _list_prompts),
         ("seed", _seed),
         ("json_schema", _json_schema),
+        ("json_object_schema", _json_object_schema),
     ):
         try:
             result[name] = await probe(ask)
@@ -88,12 +94,36 @@ async def _seed(ask: _Asker) -> bool:
 
 
 async def _json_schema(ask: _Asker) -> bool:
-    """A JSON schema in ``response_format`` constrains the reply (a body field for
-    completions, as vLLM and llama.cpp accept it)."""
+    """OpenAI's form of a JSON schema in ``response_format`` constrains the reply."""
+    return await _constrained(ask, "json_schema")
+
+
+async def _json_object_schema(ask: _Asker) -> bool:
+    """llama-cpp-python's form (``json_object`` with a ``schema``) constrains the reply."""
+    return await _constrained(ask, "json_object")
+
+
+async def _constrained(ask: _Asker, style: SchemaStyle) -> bool:
+    """The reply follows the schema (a body field for completions, as vLLM and llama.cpp
+    accept it)."""
+    form = response_format(_SCHEMA, style)
+    settings: dict[str, Any] = {"max_tokens": 24, "temperature": 0.0}
     if ask.api == "chat":
-        texts = await ask.texts(response_format=_SCHEMA, max_tokens=24, temperature=0.0)
+        texts = await ask.texts(response_format=form, **settings)
     else:
-        extra = {"response_format": _SCHEMA}
-        texts = await ask.texts(extra_body=extra, max_tokens=24, temperature=0.0)
+        texts = await ask.texts(extra_body={"response_format": form}, **settings)
     value = json.loads(texts[0])
     return isinstance(value, dict) and set(value) == {"ok"} and isinstance(value["ok"], bool)
+
+
+def schema_style(capabilities: Iterable[Mapping[str, bool | None]]) -> SchemaStyle | None:
+    """The ``response_format`` form every probed endpoint honours (OpenAI's first), or None
+    when there is no such form or nothing was probed."""
+    found = list(capabilities)
+    if not found:
+        return None
+    if all(each.get("json_schema") for each in found):
+        return "json_schema"
+    if all(each.get("json_object_schema") for each in found):
+        return "json_object"
+    return None

@@ -99,6 +99,8 @@ class LocalTeacher:
             self.model = EMBEDDED_MODEL_NAME
         self.n_threads: int = config.n_threads or usable_cores()
         self.n_ctx: int = config.n_ctx
+        #: chat requests honour a JSON schema here (llama.cpp's grammar from the schema)
+        self.schema_style: str | None = "json_object" if self.api == "chat" else None
         self.seed: int = seed if seed is not None else random.SystemRandom().randrange(2**31)
         # counters, for progress lines and the bench
         self.requests_sent = 0
@@ -248,4 +250,7 @@ class LocalTeacher:
             return llm.create_completion(request.prompt, **sampling)
         assert request.messages is not None
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.response_schema is not None:  # a grammar built from the schema
+            schema = request.response_schema.schema
+            sampling["response_format"] = {"type": "json_object", "schema": schema}
         return llm.create_chat_completion(messages=messages, **sampling)

@@ -37,7 +37,7 @@ from selfinstruct.errors import TeacherError
 from selfinstruct.teachers import openai_wire as wire
 from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
-from selfinstruct.teachers.capabilities import probe_server
+from selfinstruct.teachers.capabilities import probe_server, schema_style
 from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
 from selfinstruct.teachers.openai_wire import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
 from selfinstruct.teachers.ratelimit import RateLimiter, estimate_tokens
@@ -139,6 +139,9 @@ class OpenAITeacher:
         self.before_send: Callable[[], None] | None = None
         #: per base URL, what :meth:`probe` found the server honours
         self.capabilities: dict[str, dict[str, bool | None]] = {}
+        #: the ``response_format`` form every endpoint honours for a JSON schema (None: none
+        #: found, or not probed); structured stages in ``auto`` mode use it when set
+        self.schema_style: wire.SchemaStyle | None = None
         self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
         #: requests/tokens per minute, and the servers' x-ratelimit-* and retry-after headers
         self.rate_limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
@@ -188,6 +191,7 @@ class OpenAITeacher:
             found = await probe_server(endpoint.clients[0], self.model, self.api)
             self.capabilities[endpoint.url] = found
             log.info("%s honours: %s", endpoint.url, ", ".join(k for k, v in found.items() if v))
+        self.schema_style = schema_style(self.capabilities.values())
 
     @property
     def base_urls(self) -> list[str]:
@@ -205,7 +209,8 @@ class OpenAITeacher:
 
     async def complete(self, request: Request) -> Completion:
         """One request, retried on transient failures; TeacherError when it fails for good."""
-        body = wire.request_body(self.api, self.model, request)  # ValueError: a wrong shape
+        style = self.schema_style or "json_schema"
+        body = wire.request_body(self.api, self.model, request, style)  # ValueError: bad shape
         headers = wire.request_headers(request)
         tokens = estimate_tokens(request)
         failed_on: list[str] = []

@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from selfinstruct.errors import TeacherUnavailable
 from selfinstruct.records import Usage
-from selfinstruct.teachers.base import Api, Completion, Request, TeacherSettings
+from selfinstruct.teachers.base import Api, Completion, Request, ResponseSchema, TeacherSettings
 
 #: sent when no API key is configured: local servers need none, but the SDK insists on one
 PLACEHOLDER_API_KEY = "not-needed"
@@ -34,6 +34,10 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 STAGE_HEADER = "X-Selfinstruct-Stage"
 #: the path each API posts to (as a Batch API line's ``url``)
 API_PATHS: dict[Api, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+
+#: how a server takes a JSON schema in ``response_format``: OpenAI's and vLLM's
+#: ``{"type": "json_schema", ...}``, or llama-cpp-python's ``{"type": "json_object", "schema"}``
+SchemaStyle = Literal["json_schema", "json_object"]
 
 #: what a failed attempt says about its endpoint: ``down`` counts towards taking it out of
 #: rotation, ``alive`` means it answered (a 429, another 4xx, a malformed body)
@@ -71,8 +75,21 @@ class MalformedResponse(Exception):
 # -- requests -------------------------------------------------------------------------------
 
 
-def request_body(api: Api, model: str, request: Request) -> dict[str, Any]:
-    """The JSON body for one request: one prompt (or message list); ``n`` only when > 1.
+def response_format(schema: ResponseSchema, style: SchemaStyle = "json_schema") -> dict[str, Any]:
+    """A request's JSON schema in the ``response_format`` form ``style`` names."""
+    if style == "json_object":
+        return {"type": "json_object", "schema": schema.schema}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.name, "strict": True, "schema": schema.schema},
+    }
+
+
+def request_body(
+    api: Api, model: str, request: Request, schema_style: SchemaStyle = "json_schema"
+) -> dict[str, Any]:
+    """The JSON body for one request: one prompt (or message list); ``n`` only when > 1;
+    ``response_format`` (in ``schema_style``) when the request carries a JSON schema.
 
     Raises ValueError when the request does not have the shape ``api`` needs."""
     body: dict[str, Any] = {
@@ -95,6 +112,8 @@ def request_body(api: Api, model: str, request: Request) -> dict[str, Any]:
         body["seed"] = request.seed
     if request.n > 1:
         body["n"] = request.n
+    if request.response_schema is not None:
+        body["response_format"] = response_format(request.response_schema, schema_style)
     return body
 
 

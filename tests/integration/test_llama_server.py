@@ -90,3 +90,33 @@ def test_pipeline_against_llama_cpp_server(tmp_path, llama_server, api):
     # the probe's record: llama.cpp's server ignores n and refuses a list of prompts
     capabilities = run["manifest"].endpoints[llama_server]["capabilities"]
     assert capabilities["n"] is False and capabilities["list_prompts"] is False, capabilities
+
+
+def test_structured_outputs_against_llama_cpp_server(tmp_path, llama_server):
+    """llama.cpp's server takes a schema as ``{"type": "json_object", "schema": ...}``: the
+    probe finds that form, the stages ask for JSON and every reply follows the schema."""
+    from selfinstruct.records import ClassifyReply, TeacherCall
+
+    out = tmp_path / "structured"
+    args = [
+        "generate", "--base-url", llama_server, "--api", "chat", "-n", "2", "--out", str(out),
+        "-q", "--seed", "3",
+        "--set", "classify_demos=6", "--set", "max_instances_per_instruction=1",
+        "--set", "stages.outputs.sampling.max_tokens=96",
+        "--set", "stages.instructions.sampling.max_tokens=256",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    run = read_run(out)
+    manifest = run["manifest"]
+    capabilities = manifest.endpoints[llama_server]["capabilities"]
+    assert capabilities["json_object_schema"] is True, capabilities
+    modes = manifest.stage_modes
+    assert modes == {"instructions": "structured", "classify": "structured", "inputs": "structured"}
+    assert len({row.instruction_id for row in run["examples"]}) == 2
+    calls = [TeacherCall.model_validate_json(line) for line in (out / "requests.jsonl").open()]
+    for call in calls:
+        if call.stage == "classify":
+            ClassifyReply.model_validate_json(call.text or "")  # grammar-constrained
+        if call.stage in ("instructions", "inputs"):
+            assert (call.text or "").lstrip().startswith("{"), call.text

@@ -21,6 +21,10 @@ its RNG):
 * any other stage (or none): :data:`GENERIC_REPLY`, unless ``extra`` has a handler for it:
   ``SelfInstructResponder(extra={"shout": lambda kind, body: Reply(text="HEY")})``.
 
+With ``schema_forms=("json_schema",)`` (or ``"json_object"``, llama-cpp-python's form) it
+honours a JSON schema in ``response_format`` as vLLM does: the same content as JSON
+(``{"tasks"}``, ``{"is_classification"}``, ``{"instances"}``, the probe's ``{"ok"}``).
+
 Use it as ``ScriptedOpenAIServer(SelfInstructResponder())``.
 """
 
@@ -35,6 +39,7 @@ from typing import Any
 
 from tests.support.derivation_replies import DERIVATION_REPLIES
 from tests.support.openai_server import Kind, Reply, prompt_text, request_stage
+from tests.support.scripted_json import dumps, item_fields, requested_schema
 
 #: what a stage the responder does not know gets
 GENERIC_REPLY = " OK."
@@ -74,10 +79,12 @@ class SelfInstructResponder:
         classification_share: float = 0.25,
         tasks_per_reply: int = 8,
         extra: Mapping[str, StageHandler] | None = None,
+        schema_forms: tuple[str, ...] = (),
     ) -> None:
         self.classification_share = classification_share
         self.tasks_per_reply = tasks_per_reply
         self.extra = dict(extra or {})
+        self.schema_forms = schema_forms
 
     def __call__(self, kind: Kind, body: dict[str, Any], stage: str | None = None) -> Reply:
         stage = stage or request_stage()
@@ -87,6 +94,9 @@ class SelfInstructResponder:
             return Reply(text=answer) if isinstance(answer, str) else answer
         prompt = prompt_text(kind, body).rstrip()
         rng = random.Random(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest())
+        schema = requested_schema(body, self.schema_forms)
+        if schema is not None:
+            return self._json(schema, prompt, rng)
         if stage == "instructions":
             return self._tasks(prompt, rng, numbered=not re.search(r"Task \d+:$", prompt))
         if stage == "classify":
@@ -112,6 +122,25 @@ class SelfInstructResponder:
             return Reply(text=" I cannot rate this answer.")
         score = (2, 3, 4, 5, 6, 7, 7, 8, 8, 9, 9, 10)[digest[0] % 12]
         return Reply(text=f" The answer is plausible but terse.\nScore: {score}")
+    def _json(self, schema: dict[str, Any], prompt: str, rng: random.Random) -> Reply:
+        """A structured answer: what the schema's properties ask for."""
+        fields = set(schema.get("properties", {}))
+        if fields == {"tasks"}:
+            return Reply(text=dumps({"tasks": self._task_list(prompt, rng)}))
+        if fields == {"is_classification"}:
+            task = [line for line in prompt.splitlines() if line.startswith("Task: ")][-1:]
+            return Reply(text=dumps({"is_classification": any("Classify" in t for t in task)}))
+        if fields == {"instances"} and "label" in item_fields(schema, "instances"):
+            first, second = rng.sample(LABELS, 2)
+            pairs = [(first, _phrase(rng, 8) + "."), (second, _phrase(rng, 9) + ".")]
+            instances = [{"label": label, "input": text} for label, text in pairs]
+            return Reply(text=dumps({"instances": instances}))
+        if fields == {"instances"}:
+            text = "" if rng.random() < 0.2 else f"{_phrase(rng, 10)}."
+            return Reply(text=dumps({"instances": [{"input": text}]}))
+        if fields == {"ok"}:  # the capability probe
+            return Reply(text=dumps({"ok": True}))
+        return Reply(text=dumps({}))
 
     def _inputs(self, prompt: str, rng: random.Random) -> Reply:
         if prompt.endswith("Class label:"):
@@ -126,14 +155,7 @@ class SelfInstructResponder:
         return Reply(text=f" {_phrase(rng, 10)}.")
 
     def _tasks(self, prompt: str, rng: random.Random, numbered: bool) -> Reply:
-        tasks = [self._task(rng) for _ in range(self.tasks_per_reply)]
-        demos = re.findall(r"^(?:Task )?\d+[.:] (.+)$", prompt, flags=re.MULTILINE)
-        if demos:
-            tasks[1] = demos[0].rstrip(".?!") + " in detail."  # near-copy: ROUGE-L rejects it
-            tasks[5] = demos[-1]  # a verbatim copy: the exact-duplicate filter rejects it
-        tasks[2] = "Do it now."  # too short
-        tasks[3] = f"Draw a picture of a {rng.choice(WORDS)} at dawn."  # blacklisted
-        tasks[4] = f"Write a program that sorts {rng.choice(WORDS)} records by date."
+        tasks = self._task_list(prompt, rng)
         if numbered:
             text = "Sure! Here are some tasks:\n" + "\n".join(
                 f"{i}. {task}" for i, task in enumerate(tasks, start=1)
@@ -148,6 +170,21 @@ class SelfInstructResponder:
                 )
             )
         return Reply(text=text)
+
+    def _task_list(self, prompt: str, rng: random.Random) -> list[str]:
+        """New tasks, with a near-copy, a verbatim copy, a too-short, a blacklisted and a
+        "Write a program" one among them."""
+        tasks = [self._task(rng) for _ in range(self.tasks_per_reply)]
+        demos = re.findall(r"^(?:Task )?\d+[.:] (.+)$", prompt, flags=re.MULTILINE)
+        shown = re.findall(r'^\{"tasks": \[.*\]\}$', prompt, flags=re.MULTILINE)
+        demos = json.loads(shown[0])["tasks"] if shown else demos  # the structured prompt
+        if demos:
+            tasks[1] = demos[0].rstrip(".?!") + " in detail."  # near-copy: ROUGE-L rejects it
+            tasks[5] = demos[-1]  # a verbatim copy: the exact-duplicate filter rejects it
+        tasks[2] = "Do it now."  # too short
+        tasks[3] = f"Draw a picture of a {rng.choice(WORDS)} at dawn."  # blacklisted
+        tasks[4] = f"Write a program that sorts {rng.choice(WORDS)} records by date."
+        return tasks
 
     def _task(self, rng: random.Random) -> str:
         if rng.random() < self.classification_share:
