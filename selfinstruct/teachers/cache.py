@@ -10,14 +10,18 @@ reasons, token usage, model), never a parse of it: a changed parser or filter re
 answers, a changed prompt misses.
 
 One file serves many runs and processes at once: WAL journal, a busy timeout, ``INSERT OR
-IGNORE`` (the first answer stored wins), one connection per process guarded by a lock, and the
-calls from the event loop run in a thread (:meth:`ResponseCache.get` / :meth:`put`). SQLite's
-journal keeps the file usable when a writer is killed at any instant.
+IGNORE`` (the first answer stored wins). From the event loop, :meth:`ResponseCache.get` reads
+on a connection of its own (an indexed read of a WAL file: microseconds, never blocked by a
+writer) and :meth:`ResponseCache.put` only queues the row; the queue is stored in one
+transaction once it holds :data:`WRITE_BATCH` rows or is :data:`WRITE_EVERY_S` old, and at
+close. So a request costs no thread hop and no commit of its own (a writer thread was tried:
+its contention for the GIL slowed the event loop's own socket calls more than it saved).
+SQLite's journal keeps the file usable when a process is killed at any instant; rows still
+queued then are lost, which costs a repeated request, never a wrong answer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
@@ -37,7 +41,10 @@ from selfinstruct.records import Usage
 from selfinstruct.teachers.base import Completion, Request
 
 #: bumped when the key's recipe or the stored reply's shape changes (old rows then miss)
-KEY_VERSION = 1
+KEY_VERSION = 2
+#: queued rows are stored together once there are this many, or the oldest is this old
+WRITE_BATCH = 256
+WRITE_EVERY_S = 1.0
 #: the file under the user's cache directory that runs share by default
 DEFAULT_FILE = Path("selfinstruct") / "responses.sqlite3"
 
@@ -116,10 +123,29 @@ def request_key(backend: str, model: str, api: str, request: Request) -> str:
         "backend": backend,
         "model": model,
         "api": api,
-        "request": _plain(request),
+        "request": _request_fields(request),
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _request_fields(request: Request) -> dict[str, Any]:
+    """Every field of ``request`` as JSON data: the common shapes directly (this runs once a
+    request), anything else through :func:`_plain`."""
+    fields: dict[str, Any] = {}
+    for name in _REQUEST_FIELDS:
+        value = getattr(request, name)
+        if name == "messages" and value is not None:
+            value = [[message.role, message.content] for message in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif not (value is None or isinstance(value, (str, int, float, bool))):
+            value = _plain(value)
+        fields[name] = value
+    return fields
+
+
+_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(Request))
 
 
 def _reply_json(completion: Completion) -> str:
@@ -161,16 +187,13 @@ class ResponseCache:
 
     def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the writing connection (``cache clear`` may run aside)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._db = self._connect(busy_timeout_s)
             self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(_SCHEMA)
+            self._reader = self._connect(busy_timeout_s)  # the event loop's lookups
         except (OSError, sqlite3.Error) as exc:
             raise InputError(
                 f"cannot use this response cache ({exc}); pass another --cache PATH, "
@@ -178,22 +201,38 @@ class ResponseCache:
                 path=path,
                 field="cache.path",
             ) from None
+        self._queued: list[tuple[Any, ...]] = []
+        self._queued_since = 0.0
+
+    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+        )
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        db.execute("PRAGMA synchronous = NORMAL")
+        return db
 
     # -- synchronous ----------------------------------------------------------------------
 
     def lookup(self, key: str) -> Completion | None:
-        with self._lock:
-            row = self._db.execute("SELECT reply FROM responses WHERE key = ?", (key,)).fetchone()
+        row = self._reader.execute("SELECT reply FROM responses WHERE key = ?", (key,)).fetchone()
         return _completion(row[0]) if row else None
 
     def store(
         self, key: str, backend: str, model: str, api: str, request: Request, reply: Completion
     ) -> None:
-        usage = reply.usage
-        row = (key, backend, model, api, str(request.stage), _reply_json(reply),
-               usage.prompt_tokens, usage.completion_tokens, time.time())  # fmt: skip
+        """Store one reply now (:meth:`put` queues rows and stores many at once)."""
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO responses VALUES (?,?,?,?,?,?,?,?,?)", row)
+            self._insert([_row(key, backend, model, api, request, reply)])
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def stats(self) -> CacheStats:
         with self._lock:
@@ -222,17 +261,43 @@ class ResponseCache:
         return int(deleted)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Store what is queued, then close."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._db.close()
+            self._reader.close()
+
+    def flush(self) -> None:
+        """Store the queued rows now, in one transaction."""
+        rows, self._queued = self._queued, []
+        if rows:
+            with self._lock:
+                self._insert(rows)
 
     # -- from the event loop --------------------------------------------------------------
 
     async def get(self, key: str) -> Completion | None:
-        """The stored reply for ``key`` (read in a thread), or None."""
-        return await asyncio.to_thread(self.lookup, key)
+        """The stored reply for ``key``, or None (read at once, on the reader connection)."""
+        return self.lookup(key)
 
     async def put(
         self, key: str, backend: str, model: str, api: str, request: Request, reply: Completion
     ) -> None:
-        """Store ``reply`` under ``key`` (in a thread); an existing row is kept."""
-        await asyncio.to_thread(self.store, key, backend, model, api, request, reply)
+        """Queue ``reply`` under ``key`` (an existing row is kept); store the queue once it is
+        full or old enough."""
+        if not self._queued:
+            self._queued_since = time.monotonic()
+        self._queued.append(_row(key, backend, model, api, request, reply))
+        old = time.monotonic() - self._queued_since > WRITE_EVERY_S
+        if len(self._queued) >= WRITE_BATCH or old:
+            self.flush()
+
+
+def _row(
+    key: str, backend: str, model: str, api: str, request: Request, reply: Completion
+) -> tuple[Any, ...]:
+    usage = reply.usage
+    return (key, backend, model, api, str(request.stage), _reply_json(reply),
+            usage.prompt_tokens, usage.completion_tokens, time.time())  # fmt: skip
