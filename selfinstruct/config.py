@@ -23,6 +23,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from selfinstruct.assets import default_seed_file
+from selfinstruct.config_executor import ExecutorConfig
 from selfinstruct.config_paths import resolve_file_paths
 from selfinstruct.config_sections import (
     FilterConfig,
@@ -125,6 +126,10 @@ class RunConfig(Section):
     )
     max_consecutive_failures: int = Field(
         default=20, ge=1, description="Stop after this many failed teacher requests in a row."
+    )
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig,
+        description="Where each instruction's work runs: locally or on a Ray cluster.",
     )
 
     @model_validator(mode="before")

@@ -12,11 +12,11 @@ Follow one record:
    instance filters run and the job's :class:`Example` rows are written together, each with
    the ids of the teacher calls behind it.
 
-Stage-1 rounds and jobs run concurrently (the teacher's own limit bounds how many requests
-are in flight), so work for an instruction starts as soon as it is kept. The run stops when
+Stage-1 rounds and jobs run concurrently, so work for an instruction starts as soon as it
+is kept. Jobs run where the executor (:mod:`selfinstruct.executors`) runs them: here, or on
+Ray workers; either way only this process writes the run's files. The run stops when
 ``num_instructions`` instructions have examples; jobs finishing after that are discarded
-(their instructions stay pending for a later, larger run), so a finished run holds exactly
-the target.
+(their instructions stay pending for a later, larger run), so a run holds exactly the target.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from pathlib import Path
 
 from selfinstruct.config import RunConfig
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
+from selfinstruct.executors import Executor, ExecutorContext, make_executor
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
-from selfinstruct.jobs import JobRunner, Schedule
+from selfinstruct.jobs import BudgetReached, JobRunner, Schedule
 from selfinstruct.progress import Progress
-from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, SeedTask
+from selfinstruct.records import Instance, Instruction, Manifest, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
@@ -49,10 +50,6 @@ from selfinstruct.teachers.pool import TeacherPool
 MAX_FRUITLESS_REQUESTS = 50
 #: seconds between manifest rewrites while running
 MANIFEST_EVERY_S = 5.0
-
-
-class BudgetReached(Exception):
-    """Raised instead of starting a request once a cost or token cap is reached."""
 
 
 class Pipeline:
@@ -81,6 +78,10 @@ class Pipeline:
         self.prices = price_table(config)  # a bad price file is refused before any write
         configs = {stage: config.teacher_for(stage) for stage in self.stages.names}
         self.teachers = TeacherPool(configs, out, config.max_consecutive_failures)
+        self.executor: Executor = make_executor(ExecutorContext(
+            config, self.seeds, sequence, prompt_sha256, lambda call: self.store.add_call(call),
+            lambda base: self.store.state.new_call_id(base), self._check_budget,
+        ))  # fmt: skip
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
         self._fruitless_requests = 0
@@ -100,6 +101,7 @@ class Pipeline:
                 if not self._stop.is_set():
                     await self._run_queue()
             finally:
+                await self.executor.aclose()
                 await self.teachers.aclose()
         elapsed = time.monotonic() - started
         done = self._done() >= self.config.num_instructions
@@ -130,6 +132,7 @@ class Pipeline:
             first, self.stages.sequence, self.config.filters, models, self.config.seed,
             self._call, state.new_call_id,
         )  # fmt: skip
+        await self.executor.start(self.jobs)
         self.store.write_manifest(self._manifest("running"))
 
     def _done(self) -> int:
@@ -143,7 +146,7 @@ class Pipeline:
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
         self._backlog.extend(self.store.state.pending)
-        self._schedule.slots = self.teachers[self.stages.first.name].max_concurrency
+        self._schedule.slots = self.executor.slots(self.teachers[self.stages.first.name])
         last_manifest = time.monotonic()
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
@@ -256,9 +259,11 @@ class Pipeline:
 
     # ---------------------------------------------------------- the sequence
     async def _expand(self, row: Instruction) -> None:
-        """Run the stage sequence for one instruction, filter, write the job's rows together."""
-        job = self.jobs.new_job(row)
-        kept = await self.jobs.run(job)
+        """Run one instruction's job where the executor runs jobs; keep its rows."""
+        self._finish_job(*await self.executor.expand(row))
+
+    def _finish_job(self, job: Job, kept: list[Instance]) -> None:
+        """What the driver does with a finished job: write its rows together."""
         if self._done() >= self.config.num_instructions:
             return  # the target was reached meanwhile: leave this instruction pending
         examples = job.examples(kept)
@@ -281,16 +286,11 @@ class Pipeline:
 
     def _manifest(self, status: RunStatus, elapsed: float | None = None) -> Manifest:
         return build_manifest(
-            self.store.state,
-            config=self.config,
-            fingerprint=self.fingerprint,
-            status=status,
-            previous=read_manifest(self.out),
-            elapsed_s=elapsed,
-            cost_usd=self.budget.cost(),
-            endpoints=self.teachers.endpoint_stats(),
-            stop_reason=self._stop_reason,
-        )
+            self.store.state, config=self.config, fingerprint=self.fingerprint, status=status,
+            previous=read_manifest(self.out), elapsed_s=elapsed, cost_usd=self.budget.cost(),
+            endpoints=self.teachers.endpoint_stats(), stop_reason=self._stop_reason,
+            executor=self.executor.stats(),
+        )  # fmt: skip
 
 
 def run_pipeline(

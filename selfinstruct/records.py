@@ -179,6 +179,9 @@ class Manifest(Record):
     endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
     timings_s: dict[str, float]
     stop_reason: str | None = None
+    #: where jobs ran: ``{"kind": "local"}`` or, for Ray, its version, address and per Ray
+    #: node id the jobs, requests and examples it handled (this session's)
+    executor: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunResult(Record):

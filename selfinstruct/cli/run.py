@@ -41,6 +41,10 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-tokens", type=int, help="Stop cleanly after this many tokens."),
         click.option("--prices", type=click.Path(path_type=Path),
                      help="Price table (YAML/TOML, USD per 1M tokens) over the shipped one."),
+        click.option("--executor", type=click.Choice(["local", "ray"]),
+                     help="Where each instruction's work runs (ray: on a Ray cluster)."),
+        click.option("--ray-address",
+                     help="Ray for --executor ray: auto or HOST:PORT (unset: a local Ray)."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Set any config field, e.g. --set filters.rouge_threshold=0.8."),
     ]  # fmt: skip
@@ -69,6 +73,8 @@ def build_run_config(
         "max_cost": "budget.max_cost_usd",
         "max_tokens": "budget.max_tokens",
         "prices": "budget.prices_file",
+        "executor": "executor.kind",
+        "ray_address": "executor.ray_address",
     }
     overrides: dict[str, Any] = {
         names[key]: value for key, value in options.items() if value is not None

@@ -41,6 +41,7 @@ def build_manifest(
     cost_usd: float | None = None,
     endpoints: dict[str, dict[str, Any]] | None = None,
     stop_reason: str | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> Manifest:
     """The manifest for ``state`` now; ``previous`` (the one on disk) gives the creation time
     and earlier sessions' timings, to which ``elapsed_s`` (a finished session) is added."""
@@ -69,4 +70,5 @@ def build_manifest(
         endpoints=endpoints or {},
         timings_s=timings,
         stop_reason=stop_reason,
+        executor=executor or {},
     )
