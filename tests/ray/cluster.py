@@ -90,7 +90,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--drop-worker-after", type=float, metavar="SECONDS",
                         help="remove the last worker node (its raylet killed) after this long")
-    # fmt: skip
     args = parser.parse_args()
     with local_cluster(args.nodes, args.num_cpus) as cluster:
         print(cluster.address, flush=True)
