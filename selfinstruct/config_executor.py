@@ -34,8 +34,14 @@ class RayVLLMConfig(Section):
         default=None,
         description="Placement-group bundles per replica, e.g. [{CPU: 1}] for vLLM's CPU build.",
     )
+    stage_cpus: float = Field(
+        default=0.25, gt=0, description="CPUs per pre/post-processing and chat-template worker."
+    )
+    max_rows: int = Field(
+        default=4096, ge=1, description="Most requests gathered into one Ray Data run."
+    )
     flush_s: float = Field(
-        default=0.5, gt=0, description="Seconds a batch waits for more requests before it is sent."
+        default=2.0, gt=0, description="Seconds requests are gathered before a Ray Data run."
     )
 
 
