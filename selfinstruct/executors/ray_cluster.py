@@ -69,7 +69,7 @@ def connect(settings: ExecutorConfig) -> RayConnection:
         "logging_level": "ERROR",
     }
     if address is None:  # a local Ray sized for I/O-bound actors, not for the CPU count
-        cpus = max(os.cpu_count() or 1, int(settings.workers * settings.worker_cpus) + 2)
+        cpus = max(os.cpu_count() or 1, 4, int(settings.workers * settings.worker_cpus) + 2)
         options |= {
             "address": "local",
             "num_cpus": cpus,
