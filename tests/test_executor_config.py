@@ -57,7 +57,7 @@ def test_vllm_engine_without_a_model_is_refused_before_any_write(tmp_path: Path,
         "teacher.base_url": [scripted_server.base_url], "executor.kind": "ray",
         "executor.engine": "vllm",
     })  # fmt: skip
-    with pytest.raises(InputError, match="executor.vllm.model_source"):
+    with pytest.raises(InputError, match=r"executor\.vllm\.model_source"):
         run_pipeline(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
