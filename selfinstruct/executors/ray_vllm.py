@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -145,7 +146,12 @@ class RayVLLMExecutor:
 
     def _processor(self, chat: bool) -> Any:
         if chat not in self.processors:
+            import ray.data
             from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+
+            quiet = ray.data.DataContext.get_current()  # the run's own progress line stays
+            quiet.enable_progress_bars = quiet.print_on_execution_start = False
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
 
             cpus = self.engine.stage_cpus
             bundles = self.engine.placement_bundles
