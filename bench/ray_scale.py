@@ -8,7 +8,8 @@ loopback) started once; then for each worker count N a fresh set of N Ray actors
 once from the driver, which receives every job's rows and teacher calls, as in a run. Each
 actor's teacher keeps ``--concurrency`` requests in flight. Measured after a warm-up
 (the actors built, their teachers started): rows (examples) per second and jobs per second
-for each N, and their ratio to N = 1 — the goal is >= 0.8 x N while N is within the cores.
+for each N, and their ratio to N = 1 — the goal is >= 0.8 x N while N is within the cores
+(the server and the driver need CPU too: their CPU seconds are printed beside).
 
 Stage 1 is not measured: it stays on the driver in every run, so it is the same cost at
 any N.
@@ -93,15 +94,15 @@ async def measure(base_url: str, workers: int, jobs: int, concurrency: int) -> d
         warm, timed = rows[: 4 * workers], rows[4 * workers :]
         await asyncio.gather(*(executor.expand(row) for row in warm))
         calls.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         done = await asyncio.gather(*(executor.expand(row) for row in timed))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         await executor.aclose()
     examples = sum(len(kept) for _, kept in done)
     return {"wall_s": wall, "rows_per_s": examples / wall, "jobs_per_s": jobs / wall,
             "requests_per_s": len(calls) / wall, "examples": examples,
-            "nodes": len(executor.stats()["nodes"])}  # fmt: skip
+            "driver_cpu_s": cpu}  # fmt: skip
 
 
 def main() -> None:
@@ -123,11 +124,12 @@ def main() -> None:
           "zero-latency server in its own process")  # fmt: skip
     results: dict[int, dict[str, float]] = {}
     try:
-        with server(0.0, self_instruct=True) as (base_url, _):
-            for workers in counts:
+        for workers in counts:  # a fresh server each time: its CPU time is this part's
+            with server(0.0, self_instruct=True) as (base_url, served):
                 results[workers] = asyncio.run(
                     measure(base_url, workers, args.jobs, args.concurrency)
                 )
+            results[workers]["server_cpu_s"] = served[0]["cpu"]
     finally:
         ray.shutdown()
     base = results[counts[0]]["rows_per_s"] / counts[0]
@@ -136,7 +138,9 @@ def main() -> None:
         print(f"workers={workers}: {result['rows_per_s']:.1f} rows/s, "
               f"{result['jobs_per_s']:.1f} jobs/s, {result['requests_per_s']:.1f} requests/s, "
               f"{result['examples']} rows in {result['wall_s']:.1f} s; "
-              f"speed-up x{ratio:.2f} (goal >= {0.8 * workers:.1f})")  # fmt: skip
+              f"speed-up x{ratio:.2f} (goal >= {0.8 * workers:.1f}); CPU s: driver "
+              f"{result['driver_cpu_s']:.1f}, server {result['server_cpu_s']:.1f} (whole life), "
+              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ class ExecutorConfig(Section):
         gt=0,
         description="CPUs Ray reserves per actor (they mostly wait on the network: keep it low).",
     )
+    start_timeout_s: float = Field(
+        default=120.0, gt=0, description="Seconds Ray may take to place and build the workers."
+    )
     max_job_attempts: int = Field(
         default=4, ge=1, description="Times a job lost with its worker or node is sent again."
     )

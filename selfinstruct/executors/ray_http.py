@@ -15,7 +15,7 @@ import asyncio
 from collections import Counter, defaultdict
 from typing import Any
 
-from selfinstruct.errors import TeacherError
+from selfinstruct.errors import InputError, TeacherError
 from selfinstruct.executors.base import ExecutorContext
 from selfinstruct.executors.ray_cluster import RayConnection, connect, ray_version
 from selfinstruct.executors.ray_worker import JobOutcome, JobWorker, WorkerSpec
@@ -63,7 +63,29 @@ class RayHttpExecutor:
         )
         self.workers = [actor.remote(spec) for _ in range(self.settings.workers)]
         self.in_flight = [0] * len(self.workers)
-        await asyncio.gather(*(worker.node_id.remote() for worker in self.workers))
+        await self._wait_for_workers()
+
+    async def _wait_for_workers(self) -> None:
+        """Every actor built, or a one-line reason: Ray waits forever for CPUs it lacks."""
+        import ray
+
+        ready = asyncio.gather(*(worker.node_id.remote() for worker in self.workers))
+        timeout = self.settings.start_timeout_s
+        try:
+            await asyncio.wait_for(ready, timeout=timeout)
+        except asyncio.TimeoutError:
+            raise InputError(
+                f"Ray placed fewer than {len(self.workers)} workers of "
+                f"{self.settings.worker_cpus} CPU each within {timeout:.0f} s; "
+                "lower executor.workers or executor.worker_cpus, or add nodes",
+                field="executor.workers",
+            ) from None
+        except ray.exceptions.RayError as exc:  # the constructor raised (say, other templates)
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise InputError(
+                f"a Ray worker could not start: {lines[-1] if lines else type(exc).__name__}",
+                field="executor",
+            ) from None
 
     def slots(self, teacher: Teacher) -> int:
         """Each worker has teachers of its own, as many requests in flight as the driver's."""

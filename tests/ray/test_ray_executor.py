@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.config import build_config
+from selfinstruct.errors import InputError
 from selfinstruct.pipeline import run_pipeline
 from selfinstruct.records import TeacherCall
 from tests.integration.helpers import max_pairwise_rouge, read_run, rows
@@ -189,3 +190,15 @@ def test_failed_requests_are_rows_not_a_failed_run(cluster: LocalCluster, tmp_pa
     assert sum(node["failed_requests"] for node in nodes.values()) >= 1
     assert Counter(call.stage for call in failed).keys() - {"instructions"}
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.timeout(120)
+def test_workers_ray_cannot_place_fail_in_one_line(cluster: LocalCluster, tmp_path: Path):
+    with ScriptedOpenAIServer(SelfInstructResponder()) as server:
+        config = ray_config(server, 5, cluster.address, **{
+            "executor.worker_cpus": 4, "executor.start_timeout_s": 5,
+        })  # fmt: skip
+        with pytest.raises(InputError, match=r"fewer than 2 workers of 4\.0 CPU each"):
+            run_pipeline(config, tmp_path / "run")
+    examples = tmp_path / "run" / "examples.jsonl"
+    assert not examples.exists() or not examples.read_text()

@@ -49,6 +49,8 @@ def test_pipeline_with_ray_data_llm_vllm_engine(checkpoint: Path, tmp_path: Path
     engine = [call for call in calls if call.stage != "instructions"]
     assert engine and all(call.model == str(checkpoint) for call in engine)
     assert all(call.usage.prompt_tokens > 0 for call in engine if call.error is None)
-    for example in run["examples"]:
-        assert example.provenance.models["outputs"] == str(checkpoint)
+    assert run["examples"]
+    for example in run["examples"]:  # every stage after stage 1 answered by the engine
+        later = {m for stage, m in example.provenance.models.items() if stage != "instructions"}
+        assert later == {str(checkpoint)}, example.provenance.models
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
