@@ -49,7 +49,7 @@ class ExecutorConfig(Section):
     """Where each kept instruction's work runs (stage 1 and all writes stay on the driver)."""
 
     kind: Literal["local", "ray"] = Field(
-        default="local", description="local: one process; ray: jobs on a Ray cluster."
+        default="local", description="Where jobs run, local (this process) or ray (Ray actors)."
     )
     ray_address: str | None = Field(
         default=None,
@@ -57,7 +57,7 @@ class ExecutorConfig(Section):
     )
     engine: Literal["http", "vllm"] = Field(
         default="http",
-        description="http: Ray actors calling the teacher endpoints; vllm: Ray Data LLM engines.",
+        description="With ray, http (actors calling the endpoints) or vllm (Ray Data LLM).",
     )
     workers: int = Field(default=2, ge=1, description="Ray actors running jobs (http engine).")
     worker_cpus: float = Field(
