@@ -4,9 +4,10 @@ Each of ``executor.workers`` actors (:class:`~selfinstruct.executors.ray_worker.
 runs many jobs at once with its own async teachers, so prompt rendering, parsing, filters and
 HTTP client work spread over nodes. The driver sends each kept instruction to the actor with
 the fewest jobs in flight and records what comes back. A job lost with its actor or node
-(``RayActorError`` and kin) is sent again, up to ``executor.max_job_attempts`` times: Ray
-restarts the actor (on another node if its node is gone), and since a job's rows and calls
-reach the run only through the driver, a lost attempt leaves nothing behind.
+(``RayActorError`` and kin) is sent again to a live actor, up to ``executor.max_job_attempts``
+times; the lost actor gets no job until it answers again (Ray restarts it where there is
+room). A job's rows and calls reach the run only through the driver, so a lost attempt
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class RayHttpExecutor:
         self.address: str | None = None
         self.workers: list[Any] = []
         self.in_flight: list[int] = []
+        self.lost: dict[int, asyncio.Task[None]] = {}  # workers set aside, each with its probe
+        self.rejoined = asyncio.Event()
         self.nodes: dict[str, Counter[str]] = defaultdict(Counter)
         self.lost_attempts = 0
 
@@ -104,7 +107,7 @@ class RayHttpExecutor:
 
         attempts = self.settings.max_job_attempts
         for attempt in range(1, attempts + 1):
-            index = min(range(len(self.workers)), key=self.in_flight.__getitem__)
+            index = await self._live_worker()
             self.in_flight[index] += 1
             ref = self.workers[index].run.remote(row)
             try:
@@ -117,6 +120,7 @@ class RayHttpExecutor:
                 raise TeacherError(f"job {row.id} failed on Ray: {exc}") from None
             except ray.exceptions.RayError as exc:  # the actor or its node is gone
                 self.lost_attempts += 1
+                self._set_aside(index)
                 if attempt == attempts:
                     raise TeacherError(
                         f"job {row.id} lost with its Ray worker {attempts} times: {exc}"
@@ -125,6 +129,33 @@ class RayHttpExecutor:
             finally:
                 self.in_flight[index] -= 1
         raise AssertionError("unreachable")
+
+    async def _live_worker(self) -> int:
+        """The live worker with the fewest jobs in flight; while none is live, wait for one."""
+        while True:
+            live = [k for k in range(len(self.workers)) if k not in self.lost]
+            if live:
+                return min(live, key=self.in_flight.__getitem__)
+            self.rejoined.clear()
+            await self.rejoined.wait()
+
+    def _set_aside(self, index: int) -> None:
+        """Send no job to a worker that lost one until it answers again: Ray restarts it
+        where there is room, which may take a while or, with no room, never happen."""
+        if index not in self.lost:
+            self.lost[index] = asyncio.create_task(self._rejoin(index))
+
+    async def _rejoin(self, index: int) -> None:
+        import ray
+
+        while True:
+            try:
+                await self.workers[index].node_id.remote()
+                break
+            except ray.exceptions.RayError:
+                await asyncio.sleep(1.0)
+        del self.lost[index]
+        self.rejoined.set()
 
     def _record(self, outcome: JobOutcome) -> None:
         """Write the job's teacher calls, renaming an id already taken in the run (a job redone
@@ -161,6 +192,8 @@ class RayHttpExecutor:
             return
         import ray
 
+        for probe in self.lost.values():
+            probe.cancel()
         for worker in self.workers:
             try:
                 await asyncio.wait_for(worker.aclose.remote(), timeout=5)

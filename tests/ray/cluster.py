@@ -24,6 +24,9 @@ from selfinstruct.executors.ray_cluster import prepare_environment
 #: every Ray node's object store (bytes): small, the rows are small
 OBJECT_STORE_BYTES = 200 * 2**20
 LOOPBACK = "127.0.0.1"
+#: a lost node is noticed in ~1.5 s, not Ray's default of about half a minute
+FAST_FAILURE = {"health_check_period_ms": 500, "health_check_failure_threshold": 3,
+                "health_check_timeout_ms": 500}  # fmt: skip
 
 
 @dataclass
@@ -63,7 +66,7 @@ def local_cluster(nodes: int = 2, num_cpus: int = 1) -> Iterator[LocalCluster]:
     prepare_environment(LOOPBACK + ":0")
     from ray.cluster_utils import Cluster
 
-    head = {**_node_args(num_cpus), "include_dashboard": False}
+    head = {**_node_args(num_cpus), "include_dashboard": False, "_system_config": FAST_FAILURE}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     handle = LocalCluster(cluster, [])
     try:
