@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -113,7 +114,8 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(part) for part in args.workers.split(",")]
     prepare_environment(None)
-    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
+    os.environ["RAY_TMPDIR"] = ray_tmp
     import ray
 
     ray.init(address="local", num_cpus=max(4, 2 * max(counts)), include_dashboard=False,
@@ -132,6 +134,7 @@ def main() -> None:
             results[workers]["server_cpu_s"] = served[0]["cpu"]
     finally:
         ray.shutdown()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     base = results[counts[0]]["rows_per_s"] / counts[0]
     for workers, result in results.items():
         ratio = result["rows_per_s"] / base

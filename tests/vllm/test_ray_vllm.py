@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,7 +40,10 @@ def test_pipeline_with_ray_data_llm_vllm_engine(checkpoint: Path, tmp_path: Path
             "executor.vllm.placement_bundles": [{"CPU": 1}],
             "executor.vllm.batch_size": 16, "executor.vllm.flush_s": 1.0,
         }, environ={})  # fmt: skip
-        result = run_pipeline(config, out)
+        try:
+            result = run_pipeline(config, out)
+        finally:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
     assert result.status == "complete", result.stop_reason
     run = read_run(out)
     executor = run["manifest"].executor
