@@ -83,7 +83,11 @@ def local_cluster(nodes: int = 2, num_cpus: int = 1) -> Iterator[LocalCluster]:
             os.environ.pop("RAY_TMPDIR", None)
         else:
             os.environ["RAY_TMPDIR"] = previous
-        shutil.rmtree(temp, ignore_errors=True)
+        for _ in range(20):  # Ray's processes may still be writing their last logs
+            shutil.rmtree(temp, ignore_errors=True)
+            if not os.path.exists(temp):
+                break
+            time.sleep(0.25)
 
 
 def main() -> None:
