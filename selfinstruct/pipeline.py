@@ -12,11 +12,11 @@ Follow one record:
    instance filters run and the job's :class:`Example` rows are written together, each with
    the ids of the teacher calls behind it (derived rows too: :mod:`selfinstruct.derive`).
 
-Stage-1 rounds and jobs run concurrently (the teacher's own limit bounds how many requests
-are in flight), so work for an instruction starts as soon as it is kept; stage-1 rounds show
-and decide in round order (:mod:`selfinstruct.run.rounds`), so timing never changes them. The
-run stops when ``num_instructions`` instructions have examples; jobs finishing after that are
-discarded (they stay pending for a later, larger run), so a finished run holds the target.
+Stage-1 rounds and jobs run concurrently; rounds show and decide in round order
+(:mod:`selfinstruct.run.rounds`), so timing never changes them. Jobs run where the executor
+(:mod:`selfinstruct.executors`) runs them, here or on Ray workers; only this process writes the
+run's files. The run stops when ``num_instructions`` instructions have examples; jobs finishing
+after that are discarded (they stay pending for a later, larger run).
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from pathlib import Path
 from selfinstruct.config import RunConfig
 from selfinstruct.derive import Derivations
 from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherError
+from selfinstruct.executors import Executor, ExecutorContext, make_executor
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
-from selfinstruct.jobs import JobRunner, Schedule
+from selfinstruct.jobs import BudgetReached, JobRunner, Schedule
 from selfinstruct.progress import Progress
-from selfinstruct.records import Instruction, Manifest, RunResult, RunStatus, SeedTask
+from selfinstruct.records import Instance, Instruction, Manifest, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
@@ -49,10 +50,6 @@ from selfinstruct.teachers.pool import TeacherPool
 
 #: seconds between manifest rewrites while running
 MANIFEST_EVERY_S = 5.0
-
-
-class BudgetReached(Exception):
-    """Raised instead of starting a request once a cost or token cap is reached."""
 
 
 class Pipeline:
@@ -81,6 +78,10 @@ class Pipeline:
         self.prices = price_table(config)  # a bad price file is refused before any write
         configs = {stage: config.teacher_for(stage) for stage in self.stages.names}
         self.teachers = TeacherPool(configs, out, config.max_consecutive_failures, config.cache)
+        self.executor: Executor = make_executor(ExecutorContext(
+            config, self.seeds, sequence, prompt_sha256, lambda call: self.store.add_call(call),
+            lambda base: self.store.state.new_call_id(base), self._check_budget,
+        ))  # fmt: skip
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
         self._draining = False  # a budget was reached: no new request starts
@@ -99,6 +100,7 @@ class Pipeline:
                 if not self._stop.is_set():
                     await self._run_queue()
             finally:
+                await self.executor.aclose()
                 await self.teachers.aclose()
         elapsed = time.monotonic() - started
         done = self._done() >= self.config.num_instructions
@@ -132,6 +134,7 @@ class Pipeline:
             self._call, state.new_call_id,
         )  # fmt: skip
         self.derived = Derivations(self.config, self.stages, self.judge, self.store)
+        await self.executor.start(self.jobs)
         self.store.write_manifest(self._manifest("running"))
 
     def _done(self) -> int:
@@ -145,7 +148,7 @@ class Pipeline:
         jobs: set[asyncio.Task[None]] = set()
         requests: set[asyncio.Task[None]] = set()
         self._backlog.extend(self.store.state.pending)
-        self._schedule.slots = self.teachers[self.stages.first.name].max_concurrency
+        self._schedule.slots = self.executor.slots(self.teachers[self.stages.first.name])
         last_manifest = time.monotonic()
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
@@ -256,10 +259,11 @@ class Pipeline:
         self._show_progress()
 
     # ---------------------------------------------------------- the sequence
-    async def _expand(self, row: Instruction) -> None:
-        """Run the stage sequence for one instruction, filter, write the job's rows together."""
-        job = self.jobs.new_job(row)
-        kept = await self.jobs.run(job)
+    async def _expand(self, row: Instruction) -> None:  # where the executor runs jobs
+        self._finish_job(*await self.executor.expand(row))
+
+    def _finish_job(self, job: Job, kept: list[Instance]) -> None:
+        """What the driver does with a finished job: write its rows together."""
         if self._done() >= self.config.num_instructions:
             return  # the target was reached meanwhile: leave this instruction pending
         examples = job.examples(kept)
@@ -281,16 +285,12 @@ class Pipeline:
 
     def _manifest(self, status: RunStatus, elapsed: float | None = None) -> Manifest:
         return build_manifest(
-            self.store.state,
-            config=self.config,
-            fingerprint=self.fingerprint,
-            status=status, previous=read_manifest(self.out),
-            elapsed_s=elapsed,
-            cost_usd=self.budget.cost(),
-            endpoints=self.teachers.endpoint_stats(),
-            stop_reason=self._stop_reason, stage_modes=self.stages.mode_names(),
+            self.store.state, config=self.config, fingerprint=self.fingerprint, status=status,
+            previous=read_manifest(self.out), elapsed_s=elapsed, cost_usd=self.budget.cost(),
+            endpoints=self.teachers.endpoint_stats(), stop_reason=self._stop_reason,
+            executor=self.executor.stats(), stage_modes=self.stages.mode_names(),
             cache=cache_summary(self.store.state, self.teachers.cache, self.prices),
-        )
+        )  # fmt: skip
 
 
 def run_pipeline(

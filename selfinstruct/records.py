@@ -230,6 +230,9 @@ class Manifest(Record):
     cache: dict[str, Any] = Field(default_factory=dict)
     #: per stage that has a structured mode: "structured" (JSON schema) or "text"
     stage_modes: dict[str, str] = Field(default_factory=dict)
+    #: where jobs ran: ``{"kind": "local"}`` or, for Ray, its version, address and per Ray
+    #: node id the jobs, requests and examples it handled (this session's)
+    executor: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunResult(Record):

@@ -45,6 +45,10 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Response cache (default: ~/.cache/selfinstruct/responses.sqlite3)."),
         click.option("--no-cache", is_flag=True,
                      help="Neither re-use nor store teacher replies."),
+        click.option("--executor", type=click.Choice(["local", "ray"]),
+                     help="Where each instruction's work runs (ray: on a Ray cluster)."),
+        click.option("--ray-address",
+                     help="Ray for --executor ray: auto or HOST:PORT (unset: a local Ray)."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Set any config field, e.g. --set filters.rouge_threshold=0.8."),
     ]  # fmt: skip
@@ -74,6 +78,8 @@ def build_run_config(
         "max_tokens": "budget.max_tokens",
         "prices": "budget.prices_file",
         "cache": "cache.path",
+        "executor": "executor.kind",
+        "ray_address": "executor.ray_address",
     }
     no_cache = options.pop("no_cache", False)
     overrides: dict[str, Any] = {

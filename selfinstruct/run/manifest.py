@@ -46,6 +46,7 @@ def build_manifest(
     stop_reason: str | None = None,
     cache: dict[str, Any] | None = None,
     stage_modes: dict[str, str] | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> Manifest:
     """The manifest for ``state`` now; ``previous`` (the one on disk) gives the creation time
     and earlier sessions' timings, to which ``elapsed_s`` (a finished session) is added."""
@@ -77,6 +78,7 @@ def build_manifest(
         stop_reason=stop_reason,
         cache=cache or {},
         stage_modes=stage_modes or {},
+        executor=executor or {},
     )
 
 

