@@ -21,6 +21,7 @@ from selfinstruct.progress import Progress
 from selfinstruct.records import Usage
 from selfinstruct.teachers.base import Completion, Message, Request, ResponseSchema
 from selfinstruct.teachers.cache import (
+    CAPABILITIES_MAX_AGE_S,
     CacheConfig,
     ResponseCache,
     cache_path,
@@ -266,4 +267,19 @@ def test_a_cancelled_call_on_the_wire_is_stored_and_one_still_queued_is_never_se
     found = cache.lookup(request_key("openai", "m", "chat", on_wire))
     assert found is not None and found.text == "late"
     assert cache.lookup(request_key("openai", "m", "chat", queued)) is None
+    cache.close()
+
+
+def test_what_a_probe_found_is_kept_for_a_day_and_only_when_it_ran(tmp_path, monkeypatch):
+    cache = ResponseCache(tmp_path / "c.sqlite3")
+    found = {"n": True, "seed": False}
+    cache.remember_capabilities("http://h/v1", "m", "chat", found)
+    cache.remember_capabilities("http://h/v1", "m2", "chat", {"n": None, "seed": True})
+    assert cache.capabilities("http://h/v1", "m", "chat") == found
+    assert cache.capabilities("http://h/v1", "m", "completions") is None
+    assert cache.capabilities("http://h/v1", "m2", "chat") is None  # a probe that could not run
+    later = time.time() + CAPABILITIES_MAX_AGE_S + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert cache.capabilities("http://h/v1", "m", "chat") is None  # too old: probe again
+    cache.clear()
     cache.close()

@@ -63,6 +63,20 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
+_CAPABILITIES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS capabilities (
+    url TEXT NOT NULL,
+    model TEXT NOT NULL,
+    api TEXT NOT NULL,
+    found TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (url, model, api)
+)
+"""
+#: how long what a server was found to honour (the capability probe) is re-used
+CAPABILITIES_MAX_AGE_S = 24 * 3600.0
+
+
 class CacheConfig(BaseModel):
     """``cache``: where teacher replies are kept for re-use (``--cache PATH``, ``--no-cache``)."""
 
@@ -193,6 +207,7 @@ class ResponseCache:
             self._db = self._connect(busy_timeout_s)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_CAPABILITIES_SCHEMA)
             self._reader = self._connect(busy_timeout_s)  # the event loop's lookups
         except (OSError, sqlite3.Error) as exc:
             raise InputError(
@@ -248,13 +263,40 @@ class ResponseCache:
         )
         return CacheStats(self.path, entries, size, [tuple(row) for row in by_model])
 
+    def capabilities(self, url: str, model: str, api: str) -> dict[str, bool | None] | None:
+        """What the capability probe found ``url`` honours for ``model`` on ``api``, if it ran
+        less than :data:`CAPABILITIES_MAX_AGE_S` ago (None: probe again)."""
+        row = self._reader.execute(
+            "SELECT found, created_at FROM capabilities WHERE url = ? AND model = ? AND api = ?",
+            (url, model, api),
+        ).fetchone()
+        if row is None or time.time() - row[1] > CAPABILITIES_MAX_AGE_S:
+            return None
+        found: dict[str, bool | None] = json.loads(row[0])
+        return found
+
+    def remember_capabilities(
+        self, url: str, model: str, api: str, found: Mapping[str, bool | None]
+    ) -> None:
+        """Keep a probe's findings; one that could not run everywhere (a None) is not kept."""
+        if any(value is None for value in found.values()):
+            return
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO capabilities VALUES (?,?,?,?,?)",
+                (url, model, api, json.dumps(dict(found), sort_keys=True), time.time()),
+            )
+
     def clear(self, model: str | None = None) -> int:
-        """Delete every row (or ``model``'s) and give the space back; how many were deleted."""
+        """Delete every reply (or ``model``'s) and what probes found, and give the space back;
+        how many replies were deleted."""
         with self._lock:
             if model is None:
                 cursor = self._db.execute("DELETE FROM responses")
+                self._db.execute("DELETE FROM capabilities")
             else:
                 cursor = self._db.execute("DELETE FROM responses WHERE model = ?", (model,))
+                self._db.execute("DELETE FROM capabilities WHERE model = ?", (model,))
             deleted = cursor.rowcount
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.execute("VACUUM")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import openai
 
@@ -36,6 +36,16 @@ _SCHEMA = ResponseSchema(
     ),
 )
 _UNREACHABLE = (openai.APIConnectionError, openai.APITimeoutError)
+
+
+class CapabilityMemory(Protocol):
+    """Where what a server was found to honour is kept between runs (the response cache)."""
+
+    def capabilities(self, url: str, model: str, api: str) -> dict[str, bool | None] | None: ...
+
+    def remember_capabilities(
+        self, url: str, model: str, api: str, found: Mapping[str, bool | None]
+    ) -> None: ...
 
 
 async def probe_server(client: openai.AsyncOpenAI, model: str, api: str) -> dict[str, bool | None]:

@@ -37,7 +37,7 @@ from selfinstruct.errors import TeacherError
 from selfinstruct.teachers import openai_wire as wire
 from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
-from selfinstruct.teachers.capabilities import probe_server, schema_style
+from selfinstruct.teachers.capabilities import CapabilityMemory, probe_server, schema_style
 from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
 from selfinstruct.teachers.openai_wire import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
 from selfinstruct.teachers.ratelimit import RateLimiter, estimate_tokens
@@ -182,13 +182,18 @@ class OpenAITeacher:
             stats[url] = {**stats.get(url, {}), "capabilities": capabilities}
         return stats
 
-    async def probe(self) -> None:
+    async def probe(self, known: CapabilityMemory | None = None) -> None:
         """What each endpoint honours (:mod:`~selfinstruct.teachers.capabilities`), unless
-        ``probe_capabilities`` is off. Never fails: a probe that cannot run says None."""
+        ``probe_capabilities`` is off: found recently (``known``, e.g. the response cache) or
+        probed now. Never fails: a probe that cannot run says None."""
         if not self.config.probe_capabilities:
             return
         for endpoint in self.pool.endpoints:
-            found = await probe_server(endpoint.clients[0], self.model, self.api)
+            found = known.capabilities(endpoint.url, self.model, self.api) if known else None
+            if found is None:
+                found = await probe_server(endpoint.clients[0], self.model, self.api)
+                if known is not None:
+                    known.remember_capabilities(endpoint.url, self.model, self.api, found)
             self.capabilities[endpoint.url] = found
             log.info("%s honours: %s", endpoint.url, ", ".join(k for k, v in found.items() if v))
         self.schema_style = schema_style(self.capabilities.values())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import sqlite3
 import time
@@ -260,7 +261,9 @@ class TeacherPool:
             await teacher.start()
             probe = getattr(teacher, "probe", None)
             if callable(probe):
-                await probe()
+                cache = self.cache if not self._cache_broken else None
+                known = "known" in inspect.signature(probe).parameters  # it can re-use findings
+                await (probe(known=cache) if known else probe())
 
     async def aclose(self) -> None:
         """Wait up to ``drain_s`` for requests whose callers were cancelled (their replies go

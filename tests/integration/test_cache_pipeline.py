@@ -57,6 +57,12 @@ def test_a_rerun_with_another_rouge_threshold_sends_no_request(tmp_path, monkeyp
         # only the filter changes; no decision does (no candidate scores in (0.7, 0.75])
         generate(server, tmp_path / "b", cache, "--set", "filters.rouge_threshold=0.75")
         sent = sum(generation_requests(server, first).values())
+        probed = len(server.requests) - first - sent
+        probed_first = sum(
+            r.headers.get("x-selfinstruct-stage") == "probe" for r in server.requests[:first]
+        )
+    # what the server honours was probed once, and re-used from the cache by the re-run
+    assert probed_first > 0 and probed == 0
     # Usually the server counts 0. A request that run 1 had queued, not sent, when it reached
     # its target may go out if the re-run gets to it before its target (timing): then it is
     # a new row, never a reply the cache already had.
