@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,13 +78,12 @@ def load_source(spec: SourceSpec) -> Source:
 
 
 def _renamed(row: Row, name: str) -> Row:
-    return Row(
+    """``row`` with its ids in the source's namespace (judge scores and candidates kept)."""
+    return replace(
+        row,
         id=f"{name}:{row.id}",
         instruction_id=f"{name}:{row.instruction_id}",
-        instruction=row.instruction,
-        input=row.input,
-        output=row.output,
-        is_classification=row.is_classification,
+        group=f"{name}:{row.group}" if row.group else "",
         source=name,
     )
 
