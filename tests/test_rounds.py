@@ -33,7 +33,7 @@ def test_rounds_decide_in_number_order_whatever_order_their_replies_come_in():
 
         async def one_round(delay: float) -> None:
             async with order.numbered() as number:
-                pools.append(await order.machine_pool(number, state.instructions))
+                pools.append(list(await order.machine_pool(number, state.instructions)))
                 await asyncio.sleep(delay)  # the reply
                 await order.turn(number)
                 decided.append(number)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -154,7 +155,7 @@ class Round:
 
     number: int
     rng: random.Random
-    machine_pool: list[str]
+    machine_pool: Sequence[str]
     candidates: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 

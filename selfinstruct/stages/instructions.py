@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -35,7 +36,7 @@ _ITEM_MARKER_RE = re.compile(r"^\s*(?:\d{1,3}[.):]|[-*•])\s+")  # "1. Write ..
 def sample_demos(
     rng: random.Random,
     seed_pool: list[str],
-    machine_pool: list[str],
+    machine_pool: Sequence[str],
     num_seed: int,
     num_machine: int,
 ) -> list[str]:
