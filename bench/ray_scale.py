@@ -36,6 +36,7 @@ from selfinstruct.config import build_config
 from selfinstruct.executors import ExecutorContext
 from selfinstruct.executors.ray_cluster import prepare_environment
 from selfinstruct.executors.ray_http import RayHttpExecutor
+from selfinstruct.executors.ray_worker import call_namer
 from selfinstruct.jobs import JobRunner
 from selfinstruct.pipeline import Pipeline
 from selfinstruct.records import Instruction, TeacherCall
@@ -69,15 +70,7 @@ async def measure(base_url: str, workers: int, jobs: int, concurrency: int) -> d
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Pipeline(config, Path(tmp) / "run")  # builds the stages; writes nothing
     calls: list[TeacherCall] = []
-    taken: set[str] = set()
-
-    def new_call_id(base: str) -> str:
-        ident, attempt = base, 1
-        while ident in taken:
-            attempt += 1
-            ident = f"{base}~{attempt}"
-        taken.add(ident)
-        return ident
+    new_call_id = call_namer()
 
     prompt_sha256 = {name: t.sha256 for name, t in pipeline.stages.templates.items()}
     context = ExecutorContext(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,21 @@ class WorkerSpec:
     #: per structured-capable stage, the JSON-schema form the driver's probe found (None:
     #: text mode); workers skip the probe, so they take the driver's structured modes
     schema_styles: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def call_namer() -> Callable[[str], str]:
+    """Names calls uniquely among those it named: ``base``, then ``base~2``, ``base~3``..."""
+    taken: set[str] = set()
+
+    def new_call_id(base: str) -> str:
+        ident, attempt = base, 1
+        while ident in taken:
+            attempt += 1
+            ident = f"{base}~{attempt}"
+        taken.add(ident)
+        return ident
+
+    return new_call_id
 
 
 def schema_styles(jobs: JobRunner) -> dict[str, str | None]:
@@ -116,15 +131,7 @@ class JobWorker:
         if self._started is None:
             self._started = asyncio.ensure_future(self.teachers.start())
         calls: list[TeacherCall] = []
-        taken: set[str] = set()
-
-        def new_call_id(base: str) -> str:  # the driver renames an id taken in the run
-            ident, attempt = base, 1
-            while ident in taken:
-                attempt += 1
-                ident = f"{base}~{attempt}"
-            taken.add(ident)
-            return ident
+        new_call_id = call_namer()  # the driver renames an id taken in the run
 
         async def send(
             stage: str, request: Request, call_id: str, serves: Sequence[str]
