@@ -102,3 +102,11 @@ class Interrupted(SelfInstructError):
     """Ctrl-C or SIGTERM: in-flight work was dropped, everything written is kept, resumable."""
 
     exit_code = EXIT_INTERRUPTED
+
+    @classmethod
+    def at(cls, signal_name: str, done: int, target: int, out: object) -> Interrupted:
+        """The error a run stopped by ``signal_name`` ends with, saying how to resume."""
+        return cls(
+            f"interrupted by {signal_name} at {done}/{target} instructions; everything "
+            f"written is kept. Resume: run the same command again with --out {out}"
+        )

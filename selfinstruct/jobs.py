@@ -75,6 +75,80 @@ class Schedule:
         return rounds == 0 or (self.room(jobs, rounds) > 0 and ahead < self.slots)
 
 
+class FinishOrder:
+    """Finished jobs handed back in the order the jobs started, whatever order they finish in.
+
+    The run counts its target over this order, so which instructions get examples does not
+    depend on timing: a re-run answered from the response cache reaches its target with the
+    same jobs. A job that ends without a result (an error, a budget, a cancellation) is put back
+    as ``None`` and releases the ones after it. ``done`` counts the examples-bearing jobs
+    already released and written; ``target`` is how many the run wants.
+    """
+
+    def __init__(self, target: int, done: Callable[[], int]) -> None:
+        self.target, self.done = target, done
+        self._started = 0
+        self._next = 0
+        self._running: dict[str, int] = {}  # instruction id -> place, while its job runs
+        self._held: dict[int, tuple[Job, list[Instance]] | None] = {}
+        self._changed = asyncio.Event()
+        #: finished jobs waiting for an earlier one, that have instances to write
+        self.held_with_examples = 0
+
+    async def run(
+        self,
+        instruction_id: str,
+        job: Awaitable[tuple[Job, list[Instance]]],
+        write: Callable[[Job, list[Instance]], None],
+    ) -> None:
+        """Run one job; ``write`` it, and every finished job it releases, in start order."""
+        self._running[instruction_id] = self._started
+        self._started += 1
+        finished = None
+        try:
+            finished = await job
+        finally:
+            for item in self._put(instruction_id, finished):
+                write(*item)
+
+    def _put(
+        self, instruction_id: str, finished: tuple[Job, list[Instance]] | None
+    ) -> list[tuple[Job, list[Instance]]]:
+        """Hold the instruction's finished job; return the jobs now released, in order."""
+        self._held[self._running.pop(instruction_id)] = finished
+        self.held_with_examples += bool(finished and finished[1])
+        released = []
+        while self._next in self._held:
+            item = self._held.pop(self._next)
+            self._next += 1
+            if item is not None:
+                self.held_with_examples -= bool(item[1])
+                released.append(item)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return released
+
+    def needed(self, instruction_id: str) -> bool:
+        """False while the jobs started before this one could reach the target without it."""
+        place = self._running.get(instruction_id)
+        if place is None:
+            return True
+        ahead = sum(other < place for other in self._running.values())
+        ahead += sum(p < place and bool(item and item[1]) for p, item in self._held.items())
+        return self.done() + ahead < self.target
+
+    def gate(self, serves: Sequence[str]) -> Callable[[], Awaitable[None]]:
+        """An awaitable that returns once the job serving ``serves`` is needed (see
+        :meth:`needed`): a request the cache cannot answer waits on it during a re-run, so that
+        a re-run never pays for a job its first run did not need either."""
+
+        async def until_needed() -> None:
+            while not all(self.needed(ident) for ident in serves):
+                await self._changed.wait()
+
+        return until_needed
+
+
 @dataclass(frozen=True)
 class JobRunner:
     """Runs jobs through ``sequence``. ``first`` is stage 1's (name, template sha) and

@@ -15,8 +15,9 @@ Follow one record:
 Stage-1 rounds and jobs run concurrently; rounds show and decide in round order
 (:mod:`selfinstruct.run.rounds`), so timing never changes them. Jobs run where the executor
 (:mod:`selfinstruct.executors`) runs them, here or on Ray workers; only this process writes the
-run's files. The run stops when ``num_instructions`` instructions have examples; jobs finishing
-after that are discarded (they stay pending for a later, larger run).
+run's files. The run stops when ``num_instructions`` instructions have examples, counted with
+jobs written in the order they started (:class:`selfinstruct.jobs.FinishOrder`), so timing never
+changes which; later jobs are discarded (they stay pending for a later, larger run).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from selfinstruct.errors import CircuitOpen, InputError, Interrupted, TeacherErr
 from selfinstruct.executors import Executor, ExecutorContext, make_executor
 from selfinstruct.filters.instruction_judge import InstructionJudge
 from selfinstruct.interrupts import stop_on_signals
-from selfinstruct.jobs import BudgetReached, JobRunner, Schedule
+from selfinstruct.jobs import BudgetReached, FinishOrder, JobRunner, Schedule
 from selfinstruct.progress import Progress
 from selfinstruct.records import Instance, Instruction, Manifest, RunResult, RunStatus, SeedTask
 from selfinstruct.run.budget import Budget, price_table
@@ -87,6 +88,7 @@ class Pipeline:
         self._draining = False  # a budget was reached: no new request starts
         self._failure: BaseException | None = None
         self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
+        self._order = FinishOrder(config.num_instructions, lambda: self._done())  # in start order
         asked = config.instructions_per_request * config.stages.instructions.samples
         self._schedule = Schedule(config.num_instructions, 1, kept=max(1.0, asked / 4))
 
@@ -103,15 +105,14 @@ class Pipeline:
                 await self.executor.aclose()
                 await self.teachers.aclose()
         elapsed = time.monotonic() - started
-        done = self._done() >= self.config.num_instructions
-        status: RunStatus = "complete" if done else "stopped"
+        target = self.config.num_instructions
+        status: RunStatus = "complete" if self._done() >= target else "stopped"
         if isinstance(self._failure, CircuitOpen):
             status = "failed"
         self.store.write_manifest(self._manifest(status, elapsed))
         self.store.close()
         if self._failure is not None:
             raise self._failure
-        target = self.config.num_instructions
         return self.store.state.result(self.out, status, target, elapsed, self._stop_reason)
 
     async def _open(self) -> None:
@@ -156,10 +157,10 @@ class Pipeline:
                 if self._draining and not jobs and not requests:
                     break
                 if not self._draining:  # expansions first, then stage-1 rounds
-                    done, plan, backlog = self._done(), self._schedule, self._backlog
-                    while backlog and plan.wants_job(done, len(jobs), len(requests)):
+                    backlog, done = self._backlog, self._done() + self._order.held_with_examples
+                    while backlog and self._schedule.wants_job(done, len(jobs), len(requests)):
                         jobs.add(asyncio.create_task(self._expand(backlog.popleft())))
-                    if plan.wants_round(done, len(jobs), len(requests), len(backlog)):
+                    if self._schedule.wants_round(done, len(jobs), len(requests), len(backlog)):
                         requests.add(asyncio.create_task(self._generate_instructions()))
                         continue
                 finished, _ = await asyncio.wait(
@@ -179,11 +180,9 @@ class Pipeline:
             self.progress.close()
 
     def _collect(self, task: asyncio.Task[object]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
+        error = None if task.cancelled() else task.exception()
         if error is None or isinstance(error, BudgetReached):
-            return
+            return  # a budget stops only new work
         if isinstance(error, (CircuitOpen, InputError)) or not isinstance(error, TeacherError):
             self._failure = error
             self._stop_reason = str(error)
@@ -194,9 +193,10 @@ class Pipeline:
         self, stage: str, request: Request, call_id: str, serves: Sequence[str] = ()
     ) -> Completion:
         """One teacher request unless a budget is reached, recorded in requests.jsonl (its id,
-        the instructions it served, its raw reply)."""
+        the instructions it served, its raw reply); a cache miss waits while not needed."""
         self._check_budget()
-        completion = await self.teachers.call(stage, request, call_id, serves, self.store.add_call)
+        record, gate = self.store.add_call, self._order.gate(serves)
+        completion = await self.teachers.call(stage, request, call_id, serves, record, gate)
         self._show_progress()
         return completion
 
@@ -260,7 +260,7 @@ class Pipeline:
 
     # ---------------------------------------------------------- the sequence
     async def _expand(self, row: Instruction) -> None:  # where the executor runs jobs
-        self._finish_job(*await self.executor.expand(row))
+        await self._order.run(row.id, self.executor.expand(row), self._finish_job)
 
     def _finish_job(self, job: Job, kept: list[Instance]) -> None:
         """What the driver does with a finished job: write its rows together."""
@@ -276,11 +276,7 @@ class Pipeline:
     # ------------------------------------------------------------- stopping
     def _on_signal(self, name: str) -> None:
         self._stop_reason = f"interrupted by {name}"
-        self._failure = Interrupted(
-            f"interrupted by {name} at {self._done()}/{self.config.num_instructions} "
-            f"instructions; everything written is kept. Resume: run the same command "
-            f"again with --out {self.out}"
-        )
+        self._failure = Interrupted.at(name, self._done(), self.config.num_instructions, self.out)
         self._stop.set()
 
     def _manifest(self, status: RunStatus, elapsed: float | None = None) -> Manifest:

@@ -21,7 +21,7 @@ import inspect
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +112,13 @@ class TeacherPool:
         call_id: str,
         serves: Sequence[str],
         record: Callable[[TeacherCall], None],
+        before_miss: Callable[[], Awaitable[None]] | None = None,
     ) -> Completion:
         """Send ``request`` to the stage's teacher and ``record`` its :class:`TeacherCall` row
         (usage, latency, raw reply; or the error, before re-raising it). A reply found in the
-        cache is recorded with ``cached=True``, zero usage and the tokens it ``saved``."""
+        cache is recorded with ``cached=True``, zero usage and the tokens it ``saved``. Once
+        this run has had a hit (it is re-running cached work), a miss first awaits
+        ``before_miss``, which may hold it back until its work is known to be needed."""
         teacher = self[stage]
         key = None
         if self.cache is not None and not self._cache_broken:
@@ -125,6 +128,8 @@ class TeacherPool:
                 self.cache_hits += 1
                 record(self._row(call_id, stage, teacher.model, hit, serves, cached=True))
                 return hit
+            if before_miss is not None and self.cache_hits:
+                await before_miss()
             self.cache_misses += 1
         started = time.monotonic()
         try:
