@@ -65,6 +65,21 @@ def test_a_seed_that_changes_nothing_is_not_honoured():
         assert probe(server.base_url, "completions")["seed"] is False
 
 
+def test_a_seed_that_repeats_only_while_the_prompt_is_warm_is_not_honoured():
+    """Like llama-cpp-python's server: the seeded text depends on whether the prompt is the one
+    evaluated last, so in a run, where prompts interleave, a seed does not repeat a reply."""
+    last: list[object] = [None]
+
+    def warm_only(kind, body):
+        prompt = body.get("prompt") or body.get("messages")
+        warm, last[0] = prompt == last[0], prompt
+        return Reply(f"word-{body.get('seed')}-{'warm' if warm else 'cold'}")
+
+    for api in ("chat", "completions"):
+        with ScriptedOpenAIServer(warm_only) as server:
+            assert probe(server.base_url, api)["seed"] is False
+
+
 def test_an_unreachable_server_is_unknown_not_a_failure():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -87,9 +87,11 @@ def test_pipeline_against_llama_cpp_server(tmp_path, llama_server, api):
     assert run["manifest"].status == "complete"
     assert run["manifest"].usage["instructions"].completion_tokens > 0
     assert all(row.provenance.models["instructions"] == "smollm2" for row in run["examples"])
-    # the probe's record: llama.cpp's server ignores n and refuses a list of prompts
+    # the probe's record: llama.cpp's server ignores n, refuses a list of prompts, and a seed
+    # does not fix its reply (it differs after another prompt and on a repeat)
     capabilities = run["manifest"].endpoints[llama_server]["capabilities"]
     assert capabilities["n"] is False and capabilities["list_prompts"] is False, capabilities
+    assert capabilities["seed"] is False, capabilities
 
 
 def test_structured_outputs_against_llama_cpp_server(tmp_path, llama_server):
