@@ -25,12 +25,17 @@ URL = "http://127.0.0.1:9/v1"
 CHAT = Request(stage="judge", messages=(Message("user", "Is this good?"),), seed=3, stop=("\n",))
 
 
-def real_error(*faults: Reply | str, timeout_s: float = 5.0, url: str | None = None):
+def real_error(
+    *faults: Reply | str,
+    timeout_s: float = 5.0,
+    url: str | None = None,
+    http_client: wire.HttpClient = "auto",
+):
     """The exception the ``openai`` SDK raises for one chat request to a scripted server that
     answers with ``faults`` (or to ``url``), and the URL it went to."""
 
     async def ask(base_url: str) -> BaseException:
-        client = wire.make_client(base_url, "", timeout_s)
+        client = wire.make_client(base_url, "", timeout_s, http_client)
         try:
             await client.chat.completions.create(**wire.request_body("chat", "m", CHAT))
         except openai.OpenAIError as exc:
@@ -61,13 +66,19 @@ def closed_port_url() -> str:
         (Reply(status=401, text="bad key"), False, "alive", "HTTP 401 from URL: bad key"),
         ("timeout", True, "down", "timed out after 0.3s waiting for URL"),
         (None, True, "down", "cannot reach URL: connection refused"),
+        (Reply(drop_connection=True), True, "down", "cannot reach URL: "),
     ],
 )
-def test_error_classification_and_one_line_descriptions(fault, retryable, health, described):
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+def test_error_classification_and_one_line_descriptions(
+    fault, retryable, health, described, http_client
+):
+    """The same for the SDK's two HTTP clients (aiohttp's calls a refused connection a
+    timeout; the description does not)."""
     if fault is None:
-        exc, url = real_error(url=closed_port_url())
+        exc, url = real_error(url=closed_port_url(), http_client=http_client)
     else:
-        exc, url = real_error(fault, timeout_s=0.3)
+        exc, url = real_error(fault, timeout_s=0.3, http_client=http_client)
     assert wire.is_retryable(exc) is retryable
     assert wire.endpoint_health(exc) == health
     text = wire.describe(exc, url, timeout_s=0.3)
@@ -190,3 +201,18 @@ def test_a_batch_line_names_its_stage_in_its_custom_id(tmp_path):
         ]
     assert texts == ["HEY", GENERIC_REPLY]
     assert sorted(i.rsplit("-", 1)[1] for i in ids) == ["shout", "x"]
+
+
+def test_auto_picks_aiohttp_unless_a_proxy_variable_is_set(monkeypatch):
+    for scheme in ("http", "https", "all"):
+        for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # no_proxy alone names no proxy
+
+    def transport(http_client: wire.HttpClient) -> str:
+        client = wire.make_client(URL, "", 5.0, http_client)
+        return "aiohttp" if isinstance(client._client, openai.DefaultAioHttpClient) else "httpx"
+
+    assert transport("auto") == "aiohttp" and transport("httpx") == "httpx"
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")  # aiohttp would ignore it
+    assert transport("auto") == "httpx" and transport("aiohttp") == "aiohttp"

@@ -159,7 +159,7 @@ class OpenAITeacher:
         )
 
     def _client(self, url: str) -> openai.AsyncOpenAI:
-        return wire.make_client(url, self._key, self.config.timeout_s)
+        return wire.make_client(url, self._key, self.config.timeout_s, self.config.http_client)
 
     # -- counters --------------------------------------------------------------------------
 

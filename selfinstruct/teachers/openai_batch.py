@@ -126,7 +126,9 @@ class OpenAIBatchTeacher:
         self.base_url = (config.base_url or [wire.DEFAULT_BASE_URL])[0].rstrip("/")
         if len(config.base_url) > 1:
             log.warning("the openai-batch teacher uses only the first base URL, %s", self.base_url)
-        self.client = wire.make_client(self.base_url, self._key, config.timeout_s)
+        self.client = wire.make_client(
+            self.base_url, self._key, config.timeout_s, config.http_client
+        )
         self.jobs = BatchJobs(
             self.client,
             endpoint=self.endpoint,

@@ -14,7 +14,8 @@ import math
 import os
 import random
 import socket
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -39,6 +40,11 @@ API_PATHS: dict[Api, str] = {"chat": "/v1/chat/completions", "completions": "/v1
 #: ``{"type": "json_schema", ...}``, or llama-cpp-python's ``{"type": "json_object", "schema"}``
 SchemaStyle = Literal["json_schema", "json_object"]
 
+#: the SDK's HTTP client: its aiohttp one (the ``openai[aiohttp]`` extra), its default httpx
+#: one, or ``auto``: aiohttp unless it is missing or a proxy variable is set (aiohttp ignores
+#: ``HTTPS_PROXY`` and the like, which httpx honours)
+HttpClient = Literal["auto", "aiohttp", "httpx"]
+
 #: what a failed attempt says about its endpoint: ``down`` counts towards taking it out of
 #: rotation, ``alive`` means it answered (a 429, another 4xx, a malformed body)
 EndpointHealth = Literal["down", "alive"]
@@ -54,6 +60,11 @@ class OpenAIClientSettings(TeacherSettings):
     )
     api_key: SecretStr | None = Field(
         default=None, description="API key (default: $OPENAI_API_KEY); never written anywhere."
+    )
+    http_client: HttpClient = Field(
+        default="auto",
+        description="The SDK's HTTP client: aiohttp (~0.4 ms less CPU a request), httpx (its "
+        "default), auto (aiohttp unless missing or a proxy variable is set).",
     )
 
     @field_validator("base_url", mode="before")
@@ -217,7 +228,7 @@ def describe(exc: BaseException, url: str, timeout_s: float) -> str:
     """One line naming the endpoint and what went wrong (status and the server's message)."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code} from {url}: {server_message(exc)}"
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and _timed_out(exc):
         return f"timed out after {timeout_s:g}s waiting for {url}"
     if isinstance(exc, openai.APIConnectionError):
         return f"cannot reach {url}: {connection_reason(exc)}"
@@ -245,20 +256,35 @@ def server_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-def connection_reason(exc: BaseException) -> str:
-    """The root cause of a connection error in a few words, e.g. ``connection refused``."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes, outermost first."""
     seen: set[int] = set()
-    reason = ""
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """The SDK's timeout, unless the SDK's aiohttp client called a refused or dropped
+    connection a timeout (its exception map turns every aiohttp connection error into one)."""
+    for cause in _causes(exc):
+        if type(cause).__module__.partition(".")[0] == "aiohttp":
+            return isinstance(cause, TimeoutError)
+    return True
+
+
+def connection_reason(exc: BaseException) -> str:
+    """The root cause of a connection error in a few words, e.g. ``connection refused``."""
+    reason = ""
+    for cause in _causes(exc):
         if isinstance(cause, socket.gaierror) and cause.strerror:
             return cause.strerror.lower()
         if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
             return os.strerror(cause.errno).lower()
-        if str(cause) and str(cause) != "Connection error.":
+        if str(cause) and str(cause) not in ("Connection error.", "Request timed out."):
             reason = str(cause)
-        cause = cause.__cause__ or cause.__context__
     return reason or "connection error"
 
 
@@ -337,8 +363,26 @@ async def discover_model(
     raise TeacherUnavailable(scrub("; ".join(reasons), key))
 
 
-def make_client(url: str, key: str, timeout_s: float) -> openai.AsyncOpenAI:
-    """An SDK client with its own retries off (the teachers retry, with :class:`RetryPolicy`)."""
+def make_client(
+    url: str, key: str, timeout_s: float, http_client: HttpClient = "auto"
+) -> openai.AsyncOpenAI:
+    """An SDK client with its own retries off (the teachers retry, with :class:`RetryPolicy`),
+    on the HTTP client ``http_client`` picks (:data:`HttpClient`)."""
+    transport: dict[str, Any] = {}
+    if http_client != "httpx" and (http_client == "aiohttp" or _aiohttp_by_default()):
+        try:  # the SDK's aiohttp client (its ``aiohttp`` extra, in recent SDK versions)
+            transport["http_client"] = openai.DefaultAioHttpClient()
+        except (RuntimeError, AttributeError):  # not installed, or an older SDK
+            if http_client == "aiohttp":
+                raise TeacherUnavailable(
+                    "teacher.http_client=aiohttp needs aiohttp: pip install 'openai[aiohttp]'"
+                ) from None
     return openai.AsyncOpenAI(
-        base_url=url, api_key=key or PLACEHOLDER_API_KEY, max_retries=0, timeout=timeout_s
-    )
+        base_url=url, api_key=key or PLACEHOLDER_API_KEY, max_retries=0, timeout=timeout_s,
+        **transport,
+    )  # fmt: skip
+
+
+def _aiohttp_by_default() -> bool:
+    """``auto`` picks aiohttp unless a proxy variable is set (``no_proxy`` alone is none)."""
+    return not any(scheme != "no" for scheme in urllib.request.getproxies_environment())
