@@ -14,6 +14,7 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
@@ -21,9 +22,37 @@ import click
 from selfinstruct import __version__
 from selfinstruct.errors import SelfInstructError
 
+#: command name -> (module, attribute): a command's module is imported only when it runs (or
+#: for ``--help``), so ``generate`` does not pay for dedup's, export's or mix's imports
+COMMANDS = {
+    "init": ("selfinstruct.cli.init", "init"),
+    "preview": ("selfinstruct.cli.preview", "preview"),
+    "generate": ("selfinstruct.cli.run", "generate"),
+    "estimate": ("selfinstruct.cli.run", "estimate"),
+    "status": ("selfinstruct.cli.run", "status"),
+    "export": ("selfinstruct.cli.data", "export"),
+    "report": ("selfinstruct.cli.data", "report"),
+    "stats": ("selfinstruct.cli.data", "stats"),
+    "dedup": ("selfinstruct.cli.dedup", "dedup_command"),
+    "mix": ("selfinstruct.cli.mix", "mix_command"),
+    "cache": ("selfinstruct.cli.cache", "cache_group"),
+}
+
 
 class SelfInstructGroup(click.Group):
-    """Turns SelfInstructError into ``error: ...`` and its exit code, without a traceback."""
+    """Turns SelfInstructError into ``error: ...`` and its exit code, without a traceback;
+    loads each command's module when the command is asked for (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -41,24 +70,3 @@ def cli() -> None:
 
 def main() -> None:
     cli(prog_name="selfinstruct")
-
-
-def _register() -> None:
-    from selfinstruct.cli.cache import cache_group
-    from selfinstruct.cli.data import export, report, stats
-    from selfinstruct.cli.dedup import dedup_command
-    from selfinstruct.cli.init import init
-    from selfinstruct.cli.run import estimate, generate, status
-
-    for command in (init, generate, estimate, status, export, report, stats):
-        cli.add_command(command)
-    cli.add_command(dedup_command, name="dedup")
-    from selfinstruct.cli.mix import mix_command
-    from selfinstruct.cli.preview import preview
-
-    cli.add_command(preview)
-    cli.add_command(mix_command, name="mix")
-    cli.add_command(cache_group, name="cache")
-
-
-_register()
