@@ -62,3 +62,21 @@ def test_status_names_a_corrupt_row_before_the_last(run_dir):
     assert result.exit_code == 2
     assert f"{path}:1: usage: corrupt TeacherCall row" in result.output
     assert "Traceback" not in result.output
+
+
+def test_estimate_prices_a_run_at_the_model_named_and_totals_each_column(run_dir):
+    """A run made with one model (X, unpriced), estimated for gpt-4o-mini: its measured tokens
+    at that model's price; without --model, at the run's own model (no price here)."""
+    base = ["estimate", "-n", "300", "--from-run", str(run_dir)]
+    own = CliRunner().invoke(cli, base)
+    assert own.exit_code == 0, own.output
+    assert "cost          unknown (a model has no price)" in own.output
+    named = CliRunner().invoke(cli, [*base, "--model", "gpt-4o-mini"])
+    assert named.exit_code == 0, named.output
+    rows = {line.split()[0]: line.split()[1:] for line in named.output.splitlines()[2:7]}
+    numbers = {stage: [int(v.replace(",", "")) for v in values] for stage, values in rows.items()}
+    total = numbers.pop("total")
+    assert total == [sum(column) for column in zip(*numbers.values(), strict=True)]
+    usd = (total[1] * 0.15 + total[2] * 0.60) / 1e6  # gpt-4o-mini, USD per 1M tokens
+    cost = float(re.search(r"cost\s+\$([\d.,]+)", named.output)[1].replace(",", ""))
+    assert cost == pytest.approx(usd, abs=0.006)  # printed to the cent; rows rounded

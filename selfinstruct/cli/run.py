@@ -12,7 +12,7 @@ import click
 
 from selfinstruct.config import RunConfig, build_config, parse_assignment
 from selfinstruct.pipeline import run_pipeline
-from selfinstruct.records import RunResult
+from selfinstruct.records import STAGES, RunResult
 from selfinstruct.run.budget import price_table, run_cost
 from selfinstruct.run.estimate import estimate_from_run, format_estimate
 from selfinstruct.run.status import describe_run
@@ -151,7 +151,9 @@ def estimate(from_run: Path | None, pilot: int, pilot_out: Path | None, **option
         spent = "unknown cost" if cost is None else f"${cost:,.4f}"
         click.echo(f"Pilot: {result.instructions_done} instructions in {pilot_dir} ({spent})")
         from_run = pilot_dir
-    click.echo(format_estimate(estimate_from_run(from_run, config.num_instructions, prices)))
+    named = {stage: config.teacher_for(stage).model or "" for stage in STAGES}  # --model: priced
+    estimate = estimate_from_run(from_run, config.num_instructions, prices, named)
+    click.echo(format_estimate(estimate))
 
 
 def _setup_logging() -> None:

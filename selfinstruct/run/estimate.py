@@ -9,6 +9,7 @@ they yield, and rejected work is included because it is part of the measured ave
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,15 @@ class Estimate:
         return sum(prompt + completion for prompt, completion in self.usage.values())
 
 
-def estimate_from_run(run_dir: Path, instructions: int, prices: PriceTable) -> Estimate:
-    """Scale the measured per-instruction averages of ``run_dir`` to ``instructions``."""
+def estimate_from_run(
+    run_dir: Path,
+    instructions: int,
+    prices: PriceTable,
+    price_as: Mapping[str, str] | None = None,
+) -> Estimate:
+    """Scale the measured per-instruction averages of ``run_dir`` to ``instructions``; its
+    tokens are priced at the models that made them, or, when ``price_as`` names a model for
+    every stage the run used, at those (a run made with one model, estimated for another)."""
     manifest = read_manifest(run_dir)
     if manifest is None:
         raise InputError("not a run directory (no manifest.json)", path=run_dir)
@@ -48,6 +56,12 @@ def estimate_from_run(run_dir: Path, instructions: int, prices: PriceTable) -> E
     scale = instructions / done
     # what the work cost, cached replies included: the run scaled to may find none cached
     cost = usage_cost(state.work_usage_by_model, prices)
+    if price_as and all(price_as.get(stage) for stage in state.work_usage):
+        by_stage = [
+            usage_cost({price_as[stage]: usage}, prices)
+            for stage, usage in state.work_usage.items()
+        ]
+        cost = None if None in by_stage else sum(c for c in by_stage if c is not None)
     seconds = manifest.timings_s.get("total")
     return Estimate(
         instructions=instructions,
@@ -80,7 +94,9 @@ def format_estimate(estimate: Estimate) -> str:
         requests = estimate.requests.get(stage, 0.0)
         lines.append(f"  {stage:<13}{requests:>10,.0f}{prompt:>16,.0f}{completion:>20,.0f}")
     total_requests = sum(estimate.requests.values())
-    lines.append(f"  {'total':<13}{total_requests:>10,.0f}{estimate.total_tokens:>36,.0f}")
+    prompt = sum(prompt for prompt, _ in estimate.usage.values())
+    completion = sum(completion for _, completion in estimate.usage.values())
+    lines.append(f"  {'total':<13}{total_requests:>10,.0f}{prompt:>16,.0f}{completion:>20,.0f}")
     cost = (
         "unknown (a model has no price)"
         if estimate.cost_usd is None
