@@ -66,6 +66,12 @@ def test_max_cost_needs_a_price_for_the_model(tmp_path, scripted_server):
     assert "needs a price for model 'unpriced-model'" in result.output
 
 
+def total_tokens(estimate: str) -> int:
+    """Prompt + completion tokens of an estimate's total row."""
+    prompt, completion = re.search(r"total\s+[\d,]+\s+([\d,]+)\s+([\d,]+)", estimate).groups()
+    return int(prompt.replace(",", "")) + int(completion.replace(",", ""))
+
+
 def test_estimate_from_a_pilot_predicts_the_real_run_within_25_percent(tmp_path, scripted_server):
     pilot = tmp_path / "pilot"
     base = ["--base-url", scripted_server.base_url, "--model", "X", *PRICE]
@@ -74,7 +80,7 @@ def test_estimate_from_a_pilot_predicts_the_real_run_within_25_percent(tmp_path,
     )
     assert result.exit_code == 0, result.output
     assert "Pilot: 10 instructions" in result.output
-    predicted = int(re.search(r"total\s+[\d,]+\s+([\d,]+)", result.output)[1].replace(",", ""))
+    predicted = total_tokens(result.output)
     assert re.search(r"cost\s+\$[\d.]+", result.output)
 
     real = tmp_path / "real"
@@ -85,5 +91,5 @@ def test_estimate_from_a_pilot_predicts_the_real_run_within_25_percent(tmp_path,
 
     again = CliRunner().invoke(cli, ["estimate", *base, "-n", "160", "--from-run", str(real)])
     assert again.exit_code == 0, again.output
-    doubled = int(re.search(r"total\s+[\d,]+\s+([\d,]+)", again.output)[1].replace(",", ""))
+    doubled = total_tokens(again.output)
     assert abs(doubled - 2 * measured) <= 2
