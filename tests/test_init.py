@@ -7,13 +7,14 @@ import re
 from pathlib import Path
 from typing import Literal
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from pydantic import BaseModel, Field
 
 from selfinstruct.assets import default_seed_file, prompts_dir
 from selfinstruct.cli import cli
-from selfinstruct.cli.init import CONFIG_NAME, describe_model, starter_config
+from selfinstruct.cli.init import CONFIG_NAME, describe_model, starter_config, write_starter
 from selfinstruct.config import RunConfig, build_config
 
 SETTING_LINE = re.compile(r"^(\s*)# ([a-z_]+:(?: .*)?)$")
@@ -88,8 +89,23 @@ def test_starter_config_lists_every_field_with_its_default():
         for key in PROMPT_FIELDS:
             stage.pop(key, None)
     assert actual == expected
-    # and the file as written sets nothing but those paths
-    assert set(yaml.safe_load(text)) == {"seeds", "stages"}
+    # and the file as written sets nothing but those paths and the API they are written for
+    written = yaml.safe_load(text)
+    assert set(written) == {"seeds", "stages", "teacher"}
+    assert written["teacher"] == {"api": "completions"}
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_a_starter_config_keeps_its_templates_api_on_any_teacher(tmp_path, api):
+    """init --api X writes X's templates and teacher.api X, so a --base-url run (an openai
+    teacher, chat by default) sends them on the API they are written for."""
+    write_starter(tmp_path, api)
+    path = tmp_path / CONFIG_NAME
+    local = build_config(path)
+    served = build_config(path, {"teacher.base_url": ["http://127.0.0.1:9/v1"]})  # --base-url
+    assert local.teacher.kind == "local" and served.teacher.kind == "openai"
+    assert local.teacher.api == served.teacher.api == api
+    assert served.stages.instructions.prompt.name == f"instructions.{api}.txt"
 
 
 def _fields_without_description(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -101,7 +101,9 @@ def write_starter(directory: Path, api: str, *, force: bool = False) -> list[Pat
 
 def starter_config(api: str) -> str:
     """The commented YAML config pointing at ``seeds/`` and ``prompts/`` beside it."""
-    values: dict[str, Any] = {"seeds": f"seeds/{SEED_FILE_NAME}"}
+    # the API the templates below are written for: a --base-url run would otherwise default to
+    # chat and send the completions templates as chat messages
+    values: dict[str, Any] = {"seeds": f"seeds/{SEED_FILE_NAME}", "teacher.api": api}
     for dotted, name in STAGE_PROMPTS.items():
         values[dotted] = f"prompts/{default_prompt_path(name, api).name}"  # type: ignore[arg-type]
     header = _HEADER.format(version=__version__, name=CONFIG_NAME)
