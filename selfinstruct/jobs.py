@@ -207,12 +207,15 @@ class JobRunner:
         ]
         job.calls.extend(ids)
         served = [job.instruction.id]
-        completions = await asyncio.gather(
-            *(
-                self.send(stage.name, request, ident, served)
-                for request, ident in zip(requests, ids, strict=True)
+        if len(requests) == 1:  # most stages: no task to gather one request
+            completions = [await self.send(stage.name, requests[0], ids[0], served)]
+        else:
+            completions = await asyncio.gather(
+                *(
+                    self.send(stage.name, request, ident, served)
+                    for request, ident in zip(requests, ids, strict=True)
+                )
             )
-        )
         stage.parse(job, list(completions))
 
     def apply_instance_filters(self, job: Job) -> None:

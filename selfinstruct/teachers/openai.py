@@ -123,6 +123,9 @@ class OpenAITeacher:
         self.config = config
         self.api: Api = config.api
         self._path = wire.API_PATHS[self.api].removeprefix("/v1")  # relative to the base URL
+        #: base URL -> the absolute URL a request posts to: the join the SDK would make for
+        #: every request, made once (it parses URLs twice a request for a relative path)
+        self._targets: dict[str, str] = {}
         self.model: str = config.model or ""
         self.max_concurrency: int = config.max_concurrency
         self.retry = wire.RetryPolicy(
@@ -159,7 +162,11 @@ class OpenAITeacher:
         )
 
     def _client(self, url: str) -> openai.AsyncOpenAI:
-        return wire.make_client(url, self._key, self.config.timeout_s, self.config.http_client)
+        client = wire.make_client(url, self._key, self.config.timeout_s, self.config.http_client)
+        base = client.base_url
+        path = base.raw_path + self._path.lstrip("/").encode()
+        self._targets[url] = str(base.copy_with(raw_path=path))
+        return client
 
     # -- counters --------------------------------------------------------------------------
 
@@ -274,7 +281,10 @@ class OpenAITeacher:
             # the SDK's lower-level path: the body is already plain JSON (no per-call typed
             # transform of it) and the reply comes back as bytes (no response models)
             response = await lease.client.post(
-                self._path, cast_to=http_client.Response, body=body, options={"headers": headers}
+                self._targets[lease.url],
+                cast_to=http_client.Response,
+                body=body,
+                options={"headers": headers},
             )
             latency = time.perf_counter() - started
             self.rate_limiter.observe(response.headers)
