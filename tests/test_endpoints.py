@@ -19,7 +19,8 @@ def pool(*urls: str, **kwargs: object) -> EndpointPool[str]:
 
 
 def test_limiter_starts_at_eight_or_the_maximum() -> None:
-    assert AdaptiveLimiter(64).limit == 8
+    assert AdaptiveLimiter(64).limit == 64
+    assert AdaptiveLimiter(64, initial=8).limit == 8
     assert AdaptiveLimiter(3).limit == 3
     assert AdaptiveLimiter(64, adaptive=False).limit == 64
 
@@ -96,7 +97,7 @@ def test_overload_halves_once_per_window_then_grows_additively() -> None:
 
 
 def test_slow_start_then_capped_at_maximum() -> None:
-    limiter = AdaptiveLimiter(20)
+    limiter = AdaptiveLimiter(20, initial=8)
     for _ in range(50):
         saturate(limiter)
         limiter.on_success(0.1)

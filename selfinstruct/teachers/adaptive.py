@@ -5,8 +5,9 @@ holds one of ``limit`` slots; lowering the limit never revokes a held slot, it o
 ones being granted until enough are released. With ``adaptive=True`` the limit follows the
 server, TCP-style, within ``[minimum, maximum]``:
 
-* it starts at ``initial`` (``min(maximum, 8)`` by default) in *slow start*: +1 per success
-  (so it doubles per round trip) until the first overload or until latency rises;
+* it starts at ``initial`` (``maximum`` by default: the ceiling the user set, so no round trip
+  is spent ramping up) in *slow start*: +1 per success (so it doubles per round trip) until the
+  first overload or until latency rises;
 * an overload (HTTP 429) halves it (not below ``minimum``) and ends slow start; overloads
   from requests that began before the last cut do not cut again (one cut per window);
 * afterwards it grows additively: +1 after ``limit`` successes, i.e. about one per round trip;
@@ -23,10 +24,6 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-#: where an adaptive limiter starts, at most
-DEFAULT_INITIAL_LIMIT = 8
-
 
 class AdaptiveLimiter:
     """At most :attr:`limit` holders at once; the limit moves with :meth:`on_success` and
@@ -47,7 +44,7 @@ class AdaptiveLimiter:
         self.maximum = maximum
         self.minimum = minimum
         self.adaptive = adaptive
-        start = min(maximum, DEFAULT_INITIAL_LIMIT) if initial is None else initial
+        start = maximum if initial is None else initial
         self._limit = max(minimum, min(maximum, start)) if adaptive else maximum
         self.latency_tolerance = latency_tolerance
         self.latency_slack_s = latency_slack_s

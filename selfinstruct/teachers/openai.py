@@ -73,6 +73,11 @@ class OpenAIConfig(wire.OpenAIClientSettings):
         default=True,
         description="Halve concurrency on HTTP 429, grow it while latency holds (AIMD).",
     )
+    initial_concurrency: int | None = Field(
+        default=None, ge=1, le=4096,
+        description="Where the adaptive limit starts (unset: max_concurrency); lower, it grows "
+        "by one a success (doubling each round trip) up to max_concurrency.",
+    )  # fmt: skip
     probe_capabilities: bool = Field(
         default=True,
         description="At start, find out with a few tiny requests whether each server honours "
@@ -145,7 +150,11 @@ class OpenAITeacher:
         #: the ``response_format`` form every endpoint honours for a JSON schema (None: none
         #: found, or not probed); structured stages in ``auto`` mode use it when set
         self.schema_style: wire.SchemaStyle | None = None
-        self.limiter = AdaptiveLimiter(config.max_concurrency, adaptive=config.adaptive_concurrency)
+        self.limiter = AdaptiveLimiter(
+            config.max_concurrency,
+            adaptive=config.adaptive_concurrency,
+            initial=config.initial_concurrency,
+        )
         #: requests/tokens per minute, and the servers' x-ratelimit-* and retry-after headers
         self.rate_limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self._urls = list(dict.fromkeys(u.rstrip("/") for u in config.base_url)) or [

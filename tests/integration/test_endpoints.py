@@ -119,7 +119,9 @@ def test_a_429_storm_shrinks_the_limit_and_it_grows_back() -> None:
             {"base_url": server.base_url, "model": "m", "max_concurrency": 16, "max_retries": 20}
         )
         teacher = OpenAITeacher(config, backoff_base_s=0.01, backoff_max_s=0.05)
-        assert teacher.concurrency_limit == 8
+        assert teacher.concurrency_limit == 16  # starts at the ceiling
+        ramped = OpenAITeacher(config.model_copy(update={"initial_concurrency": 4}))
+        assert ramped.concurrency_limit == 4
         asyncio.run(main(teacher))
         assert server.max_in_flight <= 16
     limiter = teacher.limiter
