@@ -33,7 +33,8 @@ class Schedule:
     for, so a small target or a tight budget does not start with a wave of stage-1 rounds)
     and the share of jobs that end with examples (prior: all). ``slots`` is the teacher's
     concurrency; a job or a round in flight holds about one slot, and 1/8 more keep a small
-    queue so that no slot idles while a job is between two stages."""
+    queue so that no slot idles while a job is between two stages. ``max_rounds``: rounds
+    that can be in flight at once (more would wait for their demonstrations, holding room)."""
 
     target: int
     slots: int
@@ -41,6 +42,7 @@ class Schedule:
     rounds: int = 1
     ok: int = 4
     finished: int = 4
+    max_rounds: int = 1 << 30
 
     @property
     def per_round(self) -> float:
@@ -66,13 +68,21 @@ class Schedule:
 
     def wants_round(self, done: int, jobs: int, rounds: int, backlog: int) -> bool:
         """While the jobs, the backlog and the rounds in flight are not expected to finish the
-        target, and, unless no round is in flight, there is room and what the rounds in flight
-        will keep (plus the backlog) does not already cover the slots: stage 1 feeds the jobs
+        target, and, unless no round is in flight: fewer than ``max_rounds`` are; there is room
+        (or, without room, what is ahead is under a quarter of the slots, so the jobs would
+        run dry before a round comes back); and either no instruction waits for a slot (a
+        free slot would idle: at the start, all of them) or what the rounds in flight will
+        keep (plus the backlog) does not already cover the slots: stage 1 feeds the jobs
         rather than running ahead of them."""
         ahead = backlog + rounds * self.per_round
         if (jobs + ahead) * self.success >= self.target - done:
             return False
-        return rounds == 0 or (self.room(jobs, rounds) > 0 and ahead < self.slots)
+        if rounds == 0:
+            return True
+        if rounds >= self.max_rounds:
+            return False
+        starved = ahead < self.slots / 4  # jobs will run out before a round comes back
+        return (self.room(jobs, rounds) > 0 or starved) and (backlog == 0 or ahead < self.slots)
 
 
 class FinishOrder:

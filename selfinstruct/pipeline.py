@@ -42,7 +42,7 @@ from selfinstruct.run.budget import Budget, price_table
 from selfinstruct.run.files import read_manifest
 from selfinstruct.run.fingerprint import check_resume, fingerprint
 from selfinstruct.run.manifest import build_manifest, cache_summary
-from selfinstruct.run.rounds import RoundOrder
+from selfinstruct.run.rounds import DEMO_LAG_ROUNDS, RoundOrder
 from selfinstruct.run.store import NO_VALID_INSTANCES, RunStore
 from selfinstruct.seeds import check_seed_count, load_seeds
 from selfinstruct.stages import DEFAULT_SEQUENCE, Job, Round, Stage, build_stages
@@ -91,6 +91,7 @@ class Pipeline:
         self._order = FinishOrder(config.num_instructions, lambda: self._done())  # in start order
         asked = config.instructions_per_request * config.stages.instructions.samples
         self._schedule = Schedule(config.num_instructions, 1, kept=max(1.0, asked / 4))
+        self._schedule.max_rounds = DEMO_LAG_ROUNDS + 1  # round k waits for round k - lag
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
