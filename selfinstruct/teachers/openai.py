@@ -23,14 +23,17 @@ message ever holds the API key.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
+from openai import RequestOptions
 from pydantic import Field
 
 from selfinstruct.errors import TeacherError
@@ -140,6 +143,8 @@ class OpenAITeacher:
             max_retry_after_s=max_retry_after_s,
         )
         self.requests_sent = 0
+        self._requests_made = 0  # complete() calls: numbers each request's idempotency key
+        self._tag = f"{os.getpid()}-{id(self):x}"
         self.retries = 0
         self.failures = 0
         self._key = config.key()
@@ -232,7 +237,15 @@ class OpenAITeacher:
         """One request, retried on transient failures; TeacherError when it fails for good."""
         style = self.schema_style or "json_schema"
         body = wire.request_body(self.api, self.model, request, style)  # ValueError: bad shape
-        headers = wire.request_headers(request)
+        content = json.dumps(body, ensure_ascii=False).encode()  # once, for every attempt
+        self._requests_made += 1
+        options: RequestOptions = {  # given, so the SDK copies no defaults for them
+            "headers": wire.request_headers(request),
+            "max_retries": 0,
+            "timeout": self.config.timeout_s,
+            # unique a request (the SDK would draw a uuid4); sent only by SDKs that send one
+            "idempotency_key": f"selfinstruct-{self._tag}-{self._requests_made}",
+        }
         tokens = estimate_tokens(request)
         failed_on: list[str] = []
         attempt = 1
@@ -242,7 +255,7 @@ class OpenAITeacher:
                 self.before_send()  # e.g. a budget reached while this request waited
             while True:
                 try:
-                    return await self._attempt(body, headers, failed_on, tokens)
+                    return await self._attempt(content, options, failed_on, tokens)
                 except (openai.OpenAIError, wire.MalformedResponse, _NoEndpoint) as exc:
                     if attempt > self.config.max_retries or not _retryable(exc):
                         raise self._failed(request, exc, attempt) from None
@@ -269,7 +282,7 @@ class OpenAITeacher:
     # -- one attempt -----------------------------------------------------------------------
 
     async def _attempt(
-        self, body: dict[str, Any], headers: dict[str, str], failed_on: list[str], tokens: int
+        self, content: bytes, options: RequestOptions, failed_on: list[str], tokens: int
     ) -> OpenAICompletion:
         """One HTTP request on the best endpoint (a retry avoids the one that just failed),
         waiting up to ``timeout_s`` while every endpoint is out of rotation or at its cap, and
@@ -287,13 +300,13 @@ class OpenAITeacher:
         started = time.perf_counter()
         latency = 0.0
         try:
-            # the SDK's lower-level path: the body is already plain JSON (no per-call typed
+            # the SDK's lower-level path: the body is already JSON bytes (no per-call typed
             # transform of it) and the reply comes back as bytes (no response models)
             response = await lease.client.post(
                 self._targets[lease.url],
                 cast_to=http_client.Response,
-                body=body,
-                options={"headers": headers},
+                content=content,
+                options=options,
             )
             latency = time.perf_counter() - started
             self.rate_limiter.observe(response.headers)
