@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,6 +116,22 @@ def test_blacklist_matches_whole_words(text: str, word: str) -> None:
 )
 def test_blacklist_ignores_words_containing_a_keyword(text: str) -> None:
     assert BlacklistedWord(DEFAULT_BLACKLIST).filter(text) is None
+
+
+def test_blacklist_one_pass_check_agrees_with_each_keyword_in_order() -> None:
+    """The single alternation the filter tries first finds a keyword iff some keyword's own
+    pattern does; the reported word is still the first in list order."""
+    rng = random.Random(7)
+    words = [*DEFAULT_BLACKLIST, "c++", "go to", "a.b"]
+    rule = BlacklistedWord(words)
+    pieces = [*words, "imagine", "topic", "go", "abc++", "maple", "draws", "!", "(", "\n"]
+    for _ in range(3000):
+        chosen = [rng.choice(pieces) for _ in range(6)]
+        cased = [p.upper() if rng.random() < 0.2 else p for p in chosen]
+        text = "".join(p + rng.choice([" ", "", "  ", ".", "-"]) for p in cased)
+        first = next((w for w, pattern in rule.patterns if pattern.search(text)), None)
+        expected = None if first is None else Drop("blacklisted_word", {"word": first})
+        assert rule.filter(text) == expected, text
 
 
 def test_blacklist_escapes_keywords_and_handles_punctuation_edges() -> None:

@@ -75,13 +75,20 @@ class BlacklistedWord:
 
     def __init__(self, words: Iterable[str]) -> None:
         self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        bodies: list[str] = []
         for word in words:
             parts = word.split()
             if parts:
                 body = r"\s+".join(re.escape(part) for part in parts)
+                bodies.append(body)
                 self.patterns.append((word, re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)))
+        # one pass for the common case, no keyword at all; then the first keyword in order
+        either = rf"(?<!\w)(?:{'|'.join(bodies)})(?!\w)" if bodies else r"(?!)"
+        self._any = re.compile(either, re.IGNORECASE)
 
     def filter(self, text: str) -> Drop | None:
+        if self._any.search(text) is None:
+            return None
         for word, pattern in self.patterns:
             if pattern.search(text):
                 return Drop(self.name, {"word": word})
