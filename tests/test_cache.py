@@ -283,3 +283,37 @@ def test_what_a_probe_found_is_kept_for_a_day_and_only_when_it_ran(tmp_path, mon
     assert cache.capabilities("http://h/v1", "m", "chat") is None  # too old: probe again
     cache.clear()
     cache.close()
+
+
+
+def test_a_cold_run_skips_lookups_and_a_warm_one_finds_what_was_stored(tmp_path):
+    """A session that starts with no reply of its backend and model in the cache does not
+    look up its requests (it still stores their replies); the next session does."""
+    cache_file = tmp_path / "c.sqlite3"
+    first, second = dataclasses.replace(CHAT, seed=1), dataclasses.replace(CHAT, seed=2)
+
+    def store_elsewhere() -> None:  # another process fills the cache meanwhile
+        other = ResponseCache(cache_file)
+        other.store(key(second), "openai", "m", "chat", second, REPLY)
+        other.close()
+
+    async def session(config: OpenAIConfig, *steps: Request | None) -> list[str]:
+        pool = TeacherPool({"outputs": config}, tmp_path, cache=CacheConfig(path=cache_file))
+        await pool.start()
+        replies = []
+        for k, step in enumerate(steps):
+            if step is None:
+                store_elsewhere()
+            else:
+                replies.append((await pool.call("outputs", step, f"c{k}", (), print)).text)
+        await pool.aclose()
+        return replies
+
+    with ScriptedOpenAIServer(lambda kind, body: Reply(text="served")) as server:
+        config = OpenAIConfig(base_url=server.base_url, model="m", probe_capabilities=False)
+        # cold: the reply stored by the other process after the first request is not seen
+        assert asyncio.run(session(config, first, None, second)) == ["served", "served"]
+        assert len(server.requests) == 2
+        # warm: the first run's reply and the other process's are both found
+        assert asyncio.run(session(config, first, second)) == ["served", REPLY.text]
+        assert len(server.requests) == 2

@@ -229,6 +229,13 @@ class ResponseCache:
 
     # -- synchronous ----------------------------------------------------------------------
 
+    def holds(self, backend: str, model: str) -> bool:
+        """Whether any reply of ``model`` over ``backend`` is stored (one scan at most)."""
+        found = self._reader.execute(
+            "SELECT 1 FROM responses WHERE backend = ? AND model = ? LIMIT 1", (backend, model)
+        ).fetchone()
+        return found is not None
+
     def lookup(self, key: str) -> Completion | None:
         row = self._reader.execute("SELECT reply FROM responses WHERE key = ?", (key,)).fetchone()
         return _completion(row[0]) if row else None

@@ -71,6 +71,9 @@ class TeacherPool:
         self.cache_hits = 0
         self.cache_misses = 0
         self._cache_broken = False
+        #: per (backend, model): whether the cache held a reply for it when first asked; one
+        #: that held none (a cold run) is not looked up again in this session, only stored to
+        self._cache_warm: dict[tuple[str, str], bool] = {}
         self._kinds: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self.drain_s = drain_s
@@ -123,7 +126,7 @@ class TeacherPool:
         key = None
         if self.cache is not None and not self._cache_broken:
             key = request_key(self._kinds[stage], teacher.model, teacher.api, request)
-            hit = await self._lookup(key)
+            hit = await self._lookup(key) if self._warm(stage, teacher.model) else None
             if hit is not None:
                 self.cache_hits += 1
                 record(self._row(call_id, stage, teacher.model, hit, serves, cached=True))
@@ -235,6 +238,21 @@ class TeacherPool:
             raise TeacherError("its caller was cancelled before it was sent")
         if self._send_check is not None:
             self._send_check()
+
+    def _warm(self, stage: str, model: str) -> bool:
+        """Whether the cache held any reply of this backend and model when this session first
+        asked; replies stored later by another process are then not seen (the cost of not
+        looking up every request of a cold run)."""
+        pair = (self._kinds[stage], model)
+        warm = self._cache_warm.get(pair)
+        if warm is None:
+            assert self.cache is not None
+            try:
+                warm = self._cache_warm[pair] = self.cache.holds(*pair)
+            except sqlite3.Error as exc:
+                self._cache_failed("read", exc)
+                return False
+        return warm
 
     async def _lookup(self, key: str) -> Completion | None:
         assert self.cache is not None
