@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+
 class AdaptiveLimiter:
     """At most :attr:`limit` holders at once; the limit moves with :meth:`on_success` and
     :meth:`on_overload` when ``adaptive``. Not thread-safe: use it from one event loop."""
