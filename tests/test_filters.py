@@ -24,7 +24,7 @@ from selfinstruct.filters.heuristics import (
 )
 from selfinstruct.filters.instances import filter_instances, instance_drop
 from selfinstruct.filters.instruction_judge import Decision, InstructionJudge
-from selfinstruct.filters.rouge import fmeasure
+from selfinstruct.filters.rouge import DEFAULT_REPORT_FLOOR, fmeasure
 from selfinstruct.records import Instance
 
 CONFIG = FilterConfig()
@@ -503,6 +503,22 @@ def test_instruction_judge_rouge_verdicts_and_nearest() -> None:
     far = judge.decide("Summarize this article in two sentences.")
     assert far.drop is None and not far.exact and far.score <= 0.3
     assert len(judge) == 2  # decide never remembers
+
+
+def test_the_reporting_floor_comes_from_the_config_and_never_changes_a_decision() -> None:
+    assert CONFIG.rouge_nearest_floor == DEFAULT_REPORT_FLOOR
+    seeds = ["Write a poem about the sea.", "Give three tips for staying healthy."]
+    texts = ["Give three reasons for learning a new language.", "Write a short poem about the sea."]
+    verdicts = {}
+    for floor in (0.3, 0.7):
+        judge = InstructionJudge(FilterConfig(rouge_nearest_floor=floor))
+        for seed in seeds:
+            judge.keep(seed)
+        verdicts[floor] = [judge.decide(text) for text in texts]
+    low, high = verdicts[0.3], verdicts[0.7]
+    assert low[0] == Decision(None, fmeasure(3, 6, 8), seeds[1], True)  # F 0.43 > floor 0.3
+    assert high[0] == Decision(None, 0.0, None, False)  # not looked for at the threshold
+    assert low[1] == high[1] and low[1].drop is not None  # the same drop, the same score
 
 
 def test_instruction_judge_keep_remembers_in_every_stateful_rule() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from selfinstruct.config_sections import FilterConfig
 from selfinstruct.filters.base import Drop, Remembers
 from selfinstruct.filters.heuristics import build_instruction_filters, first_drop
-from selfinstruct.filters.rouge import DEFAULT_REPORT_FLOOR, RougeNovelty
+from selfinstruct.filters.rouge import RougeNovelty
 
 __all__ = ["Decision", "InstructionJudge"]
 
@@ -30,8 +30,10 @@ class Decision:
 class InstructionJudge:
     """The stage-1 rules over one growing pool of kept instructions (seeds included)."""
 
-    def __init__(self, config: FilterConfig, floor: float = DEFAULT_REPORT_FLOOR) -> None:
+    def __init__(self, config: FilterConfig, floor: float | None = None) -> None:
+        """``floor``: the reporting floor (default: ``config.rouge_nearest_floor``)."""
         self.rules = build_instruction_filters(config)
+        floor = config.rouge_nearest_floor if floor is None else floor
         self.novelty = RougeNovelty(threshold=config.rouge_threshold, floor=floor)
         self._remembering = [rule for rule in self.rules if isinstance(rule, Remembers)]
 
