@@ -82,7 +82,7 @@ _REBUILD_GROWTH = 4  # the order is rebuilt each time the index grows 4-fold
 # _CAP: n == _CAP stands for any n >= _CAP, and every test stays conservative.
 _CAP = 0xFFFF
 _BATCH = 32  # more candidates than this are verified in one rapidfuzz call
-_CHUNK = 16  # nearest-neighbour candidates are verified this many at a time
+_CHUNK = 64  # nearest-neighbour candidates are verified this many at a time
 _NONE = np.zeros(0, dtype=np.int64)
 
 
