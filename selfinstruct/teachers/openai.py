@@ -237,7 +237,7 @@ class OpenAITeacher:
         """One request, retried on transient failures; TeacherError when it fails for good."""
         style = self.schema_style or "json_schema"
         body = wire.request_body(self.api, self.model, request, style)  # ValueError: bad shape
-        content = json.dumps(body, ensure_ascii=False).encode()  # once, for every attempt
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # once
         self._requests_made += 1
         options: RequestOptions = {  # given, so the SDK copies no defaults for them
             "headers": wire.request_headers(request),
