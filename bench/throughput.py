@@ -124,7 +124,7 @@ def teacher(urls: list[str], concurrency: int, adaptive: bool) -> OpenAITeacher:
 async def drive(t: OpenAITeacher, requests: int) -> tuple[float, float]:
     """Run ``requests`` completions through ``t`` (all submitted at once) after a warm-up;
     wall s, CPU s."""
-    # warm up: open the connections and let an adaptive limit ramp up (slow start from 8)
+    # warm up: open the connections (and let an adaptive limit started lower ramp up)
     await asyncio.gather(*(t.complete(REQUEST) for _ in range(2 * t.max_concurrency)))
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(t.complete(REQUEST) for _ in range(requests)))
