@@ -90,8 +90,9 @@ class Pipeline:
         self._backlog: deque[Instruction] = deque()  # kept, not expanded yet
         self._order = FinishOrder(config.num_instructions, lambda: self._done())  # in start order
         asked = config.instructions_per_request * config.stages.instructions.samples
-        self._schedule = Schedule(config.num_instructions, 1, kept=max(1.0, asked / 4))
-        self._schedule.max_rounds = DEMO_LAG_ROUNDS + 1  # round k waits for round k - lag
+        self._schedule = Schedule(  # round k waits for round k - lag: lag + 1 in flight
+            config.num_instructions, 1, kept=max(1.0, asked / 4), max_rounds=DEMO_LAG_ROUNDS + 1
+        )
 
     # ------------------------------------------------------------------- run
     async def run(self) -> RunResult:
