@@ -73,14 +73,14 @@ class _Asker:
     def __init__(self, client: openai.AsyncOpenAI, model: str, api: str) -> None:
         self.client, self.model, self.api = client, model, api
 
-    async def texts(self, api: str | None = None, **body: Any) -> list[str]:
-        """The choices' texts of one request on ``api`` (default: the teacher's)."""
+    async def texts(self, api: str | None = None, text: str = _PROMPT, **body: Any) -> list[str]:
+        """The choices' texts of one request for ``text`` on ``api`` (default: the teacher's)."""
         body = {"model": self.model, "max_tokens": 8, "temperature": 1.0, **body}
         if (api or self.api) == "chat":
-            body.setdefault("messages", [{"role": "user", "content": _PROMPT}])
+            body.setdefault("messages", [{"role": "user", "content": text}])
             response = await self.client.chat.completions.create(**body, extra_headers=HEADERS)
             return [choice.message.content or "" for choice in response.choices]
-        body.setdefault("prompt", _PROMPT)
+        body.setdefault("prompt", text)
         response = await self.client.completions.create(**body, extra_headers=HEADERS)
         return [choice.text or "" for choice in response.choices]
 
@@ -101,16 +101,10 @@ async def _seed(ask: _Asker) -> bool:
     the seed, does not honour it). llama-cpp-python's server answers a seeded prompt one way
     when it follows another prompt and another way when it repeats the prompt evaluated last,
     so in a run, where prompts interleave, its seed does not fix the reply."""
-    await ask.texts(seed=1234, max_tokens=4, **_prompt_body(ask, "Write one random colour:"))
+    await ask.texts(text="Write one random colour:", seed=1234, max_tokens=4)
     first, again = [(await ask.texts(seed=1234, max_tokens=12))[0] for _ in range(2)]
     others = [(await ask.texts(seed=seed, max_tokens=12))[0] for seed in (99, 2026)]
     return first == again and any(text != first for text in others)
-
-
-def _prompt_body(ask: _Asker, prompt: str) -> dict[str, Any]:
-    if ask.api == "chat":
-        return {"messages": [{"role": "user", "content": prompt}]}
-    return {"prompt": prompt}
 
 
 async def _json_schema(ask: _Asker) -> bool:
