@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -62,6 +63,48 @@ def test_state_is_rebuilt_from_files(tmp_path):
     assert state.example_ids == {"i000000-0", "i000000-1"}
     assert state.usage["outputs"].total_tokens == 7
     assert state.next_request == 3
+
+
+def named_call(n: int) -> TeacherCall:
+    return TeacherCall(id=f"c{n}", stage="outputs", model="m", usage=Usage(), latency_s=0.1)
+
+
+def lines_of(path) -> list[str]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+def test_requests_rows_of_a_tick_go_out_together_before_any_later_row(tmp_path):
+    """Requests rows are held until the end of the event-loop tick (one write for all), but a
+    row of another file added after them is never on disk before them: the files stay a
+    prefix of the order rows were added in, whatever instant a kill comes at."""
+
+    async def run() -> None:
+        store = RunStore.open(tmp_path)
+        for n in range(5):
+            store.add_call(named_call(n))
+        assert lines_of(tmp_path / REQUESTS) == []  # held: nothing written in this tick
+        await asyncio.sleep(0)  # the tick ends
+        assert lines_of(tmp_path / REQUESTS) == [f"c{n}" for n in range(5)]
+
+        store.add_call(named_call(5))
+        store.add_examples([example(0)])  # in the same tick: the held row goes out first
+        assert lines_of(tmp_path / REQUESTS)[-1] == "c5"
+        assert lines_of(tmp_path / EXAMPLES) == ["i000000-0"]
+        store.add_call(named_call(6))
+        store.close()  # held rows are written on close
+        assert lines_of(tmp_path / REQUESTS)[-2:] == ["c5", "c6"]
+
+    asyncio.run(run())
+    assert load_state(tmp_path).example_ids == {"i000000-0"}
+
+
+def test_requests_rows_are_written_at_once_without_an_event_loop(tmp_path):
+    store = RunStore.open(tmp_path)
+    store.add_call(named_call(0))
+    assert lines_of(tmp_path / REQUESTS) == ["c0"]
+    store.close()
 
 
 def test_examples_are_never_written_twice(tmp_path):

@@ -117,21 +117,32 @@ def torn_note(path: Path, read: RowsRead[BaseModel], *, cut: bool) -> str:
 
 
 class JsonlAppender:
-    """Appends validated rows: one ``write`` per batch, flushed; ``sync`` makes them durable."""
+    """Appends validated rows: one ``write`` per batch, flushed; ``sync`` makes them durable.
+    Rows can also be ``hold``-ed, to go out with the next ``flush`` in the same single write."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: IO[str] = path.open("a", encoding="utf-8")
         self._fileno = self._handle.fileno()
+        self._held: list[str] = []
 
     def append(self, rows: Sequence[BaseModel]) -> None:
-        if not rows:
-            return
-        self._handle.write("".join(row.model_dump_json() + "\n" for row in rows))
-        self._handle.flush()
+        self.hold(rows)
+        self.flush()
+
+    def hold(self, rows: Sequence[BaseModel]) -> None:
+        """Serialise ``rows`` now; they reach the file at the next :meth:`flush`."""
+        self._held.extend(row.model_dump_json() for row in rows)
+
+    def flush(self) -> None:
+        """Every held row, in order, with one ``write`` (a kill cuts at most its last line)."""
+        if self._held:
+            self._handle.write("\n".join(self._held) + "\n")
+            self._held.clear()
+            self._handle.flush()
 
     def sync(self) -> None:
-        self._handle.flush()
+        self.flush()
         self.fsync()
 
     def fsync(self) -> None:

@@ -227,6 +227,7 @@ class RunStore:
         self._examples = JsonlAppender(out / EXAMPLES)
         self._rejected = JsonlAppender(out / REJECTED)
         self._requests = JsonlAppender(out / REQUESTS)
+        self._calls_held = False  # requests rows held for one write at the end of this tick
 
     @classmethod
     def open(cls, out: Path) -> RunStore:
@@ -234,29 +235,50 @@ class RunStore:
         return cls(out, load_state(out))
 
     def add_instruction(self, row: Instruction) -> None:
+        self.write_calls()
         self._instructions.append([row])
         self.state.record_instruction(row)
 
     def add_rejections(self, rows: Sequence[Rejection]) -> None:
+        self.write_calls()
         self._rejected.append(rows)
         self.state.record_rejections(rows)
 
     def add_examples(self, rows: Sequence[Example]) -> None:
+        self.write_calls()
         fresh = [row for row in rows if row.id not in self.state.example_ids]
         self._examples.append(fresh)
         self.state.record_examples(fresh)
 
     def add_call(self, call: TeacherCall) -> None:
-        self._requests.append([call])
+        """A request's row is held and written with the others of this event-loop tick (one
+        ``write`` for all, the run's most frequent row), and always before any later row of
+        another file: the files on disk stay a prefix of the order rows were added in, so a
+        kill leaves what an earlier kill would have left."""
+        self._requests.hold([call])
         self.state.record_call(call)
+        if not self._calls_held:
+            self._calls_held = True
+            try:
+                asyncio.get_running_loop().call_soon(self.write_calls)
+            except RuntimeError:  # no event loop: nothing to batch with
+                self.write_calls()
+
+    def write_calls(self) -> None:
+        """Write the held requests rows now."""
+        self._calls_held = False
+        self._requests.flush()
 
     def write_manifest(self, manifest: Manifest) -> None:
+        self.write_calls()
         write_json_atomic(self.out / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
 
     async def checkpoint(self, manifest: Manifest) -> None:
         """Rewrite the manifest and make every row appended so far durable, in a thread: the
         fsyncs (tens of ms on a busy disk) never stall the event loop. Rows are flushed to the
-        OS as they are appended, so a kill never depends on this."""
+        OS as they are appended (requests rows at the end of the tick), so a kill never
+        depends on this."""
+        self.write_calls()
         text = manifest.model_dump_json(indent=2) + "\n"
         await asyncio.to_thread(self._checkpoint, text)
 
@@ -266,5 +288,6 @@ class RunStore:
             appender.fsync()
 
     def close(self) -> None:
+        self.write_calls()
         for appender in (self._instructions, self._examples, self._rejected, self._requests):
             appender.close()
