@@ -4,13 +4,14 @@ retried and how they read, the retry policy, and the stage header on real HTTP r
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import openai
 import pytest
 
 from selfinstruct.errors import TeacherUnavailable
-from selfinstruct.teachers import Message, Request
+from selfinstruct.teachers import Message, Request, json_codec
 from selfinstruct.teachers import openai_wire as wire
 from selfinstruct.teachers.choice import parse_teacher_config
 from selfinstruct.teachers.openai import OpenAITeacher
@@ -216,3 +217,34 @@ def test_auto_picks_aiohttp_unless_a_proxy_variable_is_set(monkeypatch):
     assert transport("auto") == "aiohttp" and transport("httpx") == "httpx"
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")  # aiohttp would ignore it
     assert transport("auto") == "httpx" and transport("aiohttp") == "aiohttp"
+
+
+@pytest.mark.parametrize(
+    ("value", "same_bytes"),
+    [
+        ({"model": "m", "messages": [{"role": "user", "content": "é \u2028 ✓ \"q\" \\ \n"}]}, True),
+        ({"temperature": 0.7, "top_p": 0.05, "big": 1e16, "stop": None, "x": [True]}, True),
+        ({"top_p": 1e-05}, False),  # orjson writes 1e-5: the same number
+        ({"seed": 2**70}, True),  # past orjson's 64 bits: the standard library writes it
+        ({"text": "lone \ud800 surrogate"}, False),  # not UTF-8: escaped, as json.dumps does
+    ],
+)
+def test_json_codec_writes_what_the_standard_library_reads_back(value, same_bytes):
+    raw = json_codec.dumps(value)
+    assert json.loads(raw) == value
+    if same_bytes:
+        assert raw == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"a": NaN}', '{"a": "\\ud800"}', b'{"a": [1, 2.5, "\\u00e9"]}', b"[]"]
+)
+def test_json_codec_reads_what_the_standard_library_reads(raw):
+    expected, got = json.loads(raw), json_codec.loads(raw)
+    assert repr(got) == repr(expected)  # repr: nan != nan
+
+
+@pytest.mark.parametrize("raw", [b'{"a":', b"\xff\xfe", b"", "nope"])
+def test_json_codec_refuses_what_is_not_json_with_a_value_error(raw):
+    with pytest.raises(ValueError):
+        json_codec.loads(raw)

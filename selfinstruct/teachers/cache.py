@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selfinstruct.errors import InputError
 from selfinstruct.records import Usage
+from selfinstruct.teachers import json_codec
 from selfinstruct.teachers.base import Completion, Request
 
 #: bumped when the key's recipe or the stored reply's shape changes (old rows then miss)
@@ -163,20 +164,19 @@ _REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(Request))
 
 
 def _reply_json(completion: Completion) -> str:
-    return json.dumps(
+    return json_codec.dumps(
         {
             "text": completion.text,
             "finish_reason": completion.finish_reason,
             "more": [list(choice) for choice in completion.more],
             "model": completion.model,
             "usage": completion.usage.model_dump(),
-        },
-        ensure_ascii=False,
-    )
+        }
+    ).decode()
 
 
 def _completion(reply: str) -> Completion:
-    data = json.loads(reply)
+    data = json_codec.loads(reply)
     return Completion(
         text=data["text"],
         finish_reason=data["finish_reason"],

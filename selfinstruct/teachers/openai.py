@@ -23,7 +23,6 @@ message ever holds the API key.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -37,6 +36,7 @@ from openai import RequestOptions
 from pydantic import Field
 
 from selfinstruct.errors import TeacherError
+from selfinstruct.teachers import json_codec
 from selfinstruct.teachers import openai_wire as wire
 from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
@@ -237,7 +237,7 @@ class OpenAITeacher:
         """One request, retried on transient failures; TeacherError when it fails for good."""
         style = self.schema_style or "json_schema"
         body = wire.request_body(self.api, self.model, request, style)  # ValueError: bad shape
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # once
+        content = json_codec.dumps(body)  # once, whatever the retries
         self._requests_made += 1
         options: RequestOptions = {  # given, so the SDK copies no defaults for them
             "headers": wire.request_headers(request),

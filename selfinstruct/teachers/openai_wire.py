@@ -9,7 +9,6 @@ message built here ever holds the API key (:func:`scrub`).
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import os
 import random
@@ -25,6 +24,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from selfinstruct.errors import TeacherUnavailable
 from selfinstruct.records import Usage
+from selfinstruct.teachers import json_codec
 from selfinstruct.teachers.base import Api, Completion, Request, ResponseSchema, TeacherSettings
 
 #: sent when no API key is configured: local servers need none, but the SDK insists on one
@@ -139,7 +139,7 @@ def request_headers(request: Request) -> dict[str, str]:
 def loads(raw: bytes | str) -> Any:
     """A response body as JSON; :class:`MalformedResponse` when it is not JSON."""
     try:
-        return json.loads(raw)
+        return json_codec.loads(raw)
     except ValueError:  # UnicodeDecodeError included
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         raise MalformedResponse(f"not JSON: {text[:80]!r}") from None
