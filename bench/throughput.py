@@ -11,7 +11,10 @@ For each (C, L, N): utilisation = requests / (wall x C / L), on the child's wall
 start to exit, Python start-up included) and on the server's (first request to last answer);
 the child's CPU time (``os.wait4``) per request and per finished instruction, and its peak RSS.
 Then ``L = 0`` at two sizes (CPU per instruction should not grow with the run), and, as the
-floor under it, a bare loop of the SDK's own request path in this process.
+floor under it, a bare loop of the SDK's own request path in this process. ``--against DIR``
+runs each ``L = 0`` point first with another checkout (e.g. a worktree of the commit an issue
+was filed at) and prints the ratio of CPU per instruction: on a shared VM whose speed drifts
+by 10-40% within an hour, only figures measured back to back compare.
 
 **teacher** (the transport alone), in three parts:
 
@@ -248,6 +251,17 @@ def pipeline_point(
     return {**run, "requests": requests, "window": window, "server_cpu": counted["cpu"]}
 
 
+def print_point(c: float, lat: float, n: float, r: dict[str, float], note: str) -> None:
+    rate, busy = r["requests"] / r["wall"], r["requests"] / r["window"]
+    util = f"{rate * lat / c:6.3f} {r['window']:8.2f} {busy * lat / c:6.3f}" if lat else " " * 22
+    print(
+        f"   {int(c):3d} {lat:5.2f} {int(n):6d} {int(r['requests']):8d} {r['wall']:7.2f} "
+        f"{util} {1000 * r['cpu'] / r['requests']:10.3f} "
+        f"{1000 * r['cpu'] / r['done']:8.2f} {r['rss_mb']:7.0f} "
+        f"{1000 * r['server_cpu'] / r['requests']:10.3f}{note}"
+    )
+
+
 def pipeline_part(args: argparse.Namespace) -> None:
     print("\npipeline: selfinstruct generate --api chat --max-concurrency C -n N, the probe off;")
     print("utilisation = requests counted by the server / (wall x C/L); wall = the child process")
@@ -260,19 +274,17 @@ def pipeline_part(args: argparse.Namespace) -> None:
     points = [tuple(map(float, p.split(":"))) for p in args.points.split(",")]
     extra = ["--set", "teacher.adaptive_concurrency=false"] if args.fixed else []
     print(f"   teacher limit: {'fixed at C' if args.fixed else 'adaptive (the default)'}", end="")
-    print(f"; code: {args.code}" if args.code else "")
+    print(f"; code: {args.code}" if args.code else "", end="")
+    print(f"; reference: {args.against}" if args.against else "")
     for c, lat, n in points:
+        if args.against and not lat:  # the reference first, then this code, back to back
+            ref = pipeline_point(int(c), lat, int(n), args.timeout, extra, args.against)
+            print_point(c, lat, n, ref, "   (--against)")
         r = pipeline_point(int(c), lat, int(n), args.timeout, extra, args.code)
-        rate, busy = r["requests"] / r["wall"], r["requests"] / r["window"]
-        util = (
-            f"{rate * lat / c:6.3f} {r['window']:8.2f} {busy * lat / c:6.3f}" if lat else " " * 22
-        )
-        print(
-            f"   {int(c):3d} {lat:5.2f} {int(n):6d} {int(r['requests']):8d} {r['wall']:7.2f} "
-            f"{util} {1000 * r['cpu'] / r['requests']:10.3f} "
-            f"{1000 * r['cpu'] / r['done']:8.2f} {r['rss_mb']:7.0f} "
-            f"{1000 * r['server_cpu'] / r['requests']:10.3f}"
-        )
+        print_point(c, lat, n, r, "")
+        if args.against and not lat:
+            ratio = (r["cpu"] / r["done"]) / (ref["cpu"] / ref["done"])
+            print(f"   {'':>20} CPU per instruction / the reference's: {ratio:.3f}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = [sys.executable, "-m", "selfinstruct", "generate", "--help"]
     subprocess.run(command, capture_output=True, check=True)
@@ -304,6 +316,10 @@ def main() -> None:
     parser.add_argument(
         "--code", help="pipeline: run the child in this directory, so that `python -m "
         "selfinstruct` imports its package (e.g. a worktree of the commit to compare with)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--against", help="pipeline: run each L=0 point first with the checkout in this "
+        "directory (as --code) and print this code's CPU per instruction as a ratio of it",
     )  # fmt: skip
     args = parser.parse_args()
     print(f"python {platform.python_version()}, openai {openai.__version__}, "
