@@ -239,3 +239,22 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
+
+
+def test_the_console_script_keeps_its_exit_code_and_output_when_it_skips_teardown(tmp_path):
+    """``selfinstruct`` as a process (``main``, which freezes the collector on the way out):
+    bad input still exits 2 with its one line on stderr, ``--help`` 0 with all of stdout."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "selfinstruct", "generate"]
+    bad = subprocess.run(
+        [*command, "--seeds", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    assert "no such file" in bad.stderr and "nope.jsonl" in bad.stderr
+    helped = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0
+    assert "--max-concurrency" in helped.stdout
+    assert helped.stdout.rstrip().endswith("Show this message and exit.")  # all of it, flushed

@@ -14,6 +14,7 @@ failed, 130 interrupted); tracebacks are kept for real bugs.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import Any
 
@@ -69,4 +70,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="selfinstruct")
+    """The console script. Once the command is done (``cli`` ends in ``SystemExit``), the objects
+    left are frozen out of the collector: the interpreter's exit then skips the collector's
+    passes over everything imported (~0.4 s on 2 cores, mostly the openai SDK's types). Exit
+    handlers (``atexit``, ``weakref.finalize``) still run; the OS frees the memory."""
+    try:
+        cli(prog_name="selfinstruct")
+    finally:
+        gc.freeze()
