@@ -225,22 +225,6 @@ def test_fuzzed_config_files_give_input_errors_or_a_valid_config(tmp_path, text)
         assert str(exc).startswith(str(path))
 
 
-def markdown_table() -> str:
-    rows = ["| bad input | what `selfinstruct generate` prints (exit code 2) |", "|---|---|"]
-    with tempfile.TemporaryDirectory() as tmp:
-        for number, case in enumerate(CASES):
-            root = Path(tmp) / str(number)
-            root.mkdir()
-            _, output, _ = run_case(case, root)
-            message = output.strip().replace(str(root) + "/", "").replace("|", "\\|")
-            rows.append(f"| {case.name} | `{message}` |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(markdown_table())
-
-
 def test_the_console_script_keeps_its_exit_code_and_output_when_it_skips_teardown(tmp_path):
     """``selfinstruct`` as a process (``main``, which freezes the collector on the way out):
     bad input still exits 2 with its one line on stderr, ``--help`` 0 with all of stdout."""
@@ -258,3 +242,20 @@ def test_the_console_script_keeps_its_exit_code_and_output_when_it_skips_teardow
     assert helped.returncode == 0
     assert "--max-concurrency" in helped.stdout
     assert helped.stdout.rstrip().endswith("Show this message and exit.")  # all of it, flushed
+
+
+def markdown_table() -> str:
+    rows = ["| bad input | what `selfinstruct generate` prints (exit code 2) |", "|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, case in enumerate(CASES):
+            root = Path(tmp) / str(number)
+            root.mkdir()
+            _, output, _ = run_case(case, root)
+            message = output.strip().replace(str(root) + "/", "").replace("|", "\\|")
+            rows.append(f"| {case.name} | `{message}` |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
+

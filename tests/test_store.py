@@ -65,8 +65,10 @@ def test_state_is_rebuilt_from_files(tmp_path):
     assert state.next_request == 3
 
 
-def named_call(n: int) -> TeacherCall:
-    return TeacherCall(id=f"c{n}", stage="outputs", model="m", usage=Usage(), latency_s=0.1)
+def call(n: int) -> TeacherCall:
+    return TeacherCall(
+        id=f"c{n}", stage="outputs", model="m", usage=Usage(prompt_tokens=n), latency_s=0.1
+    )
 
 
 def lines_of(path) -> list[str]:
@@ -83,16 +85,16 @@ def test_requests_rows_of_a_tick_go_out_together_before_any_later_row(tmp_path):
     async def run() -> None:
         store = RunStore.open(tmp_path)
         for n in range(5):
-            store.add_call(named_call(n))
+            store.add_call(call(n))
         assert lines_of(tmp_path / REQUESTS) == []  # held: nothing written in this tick
         await asyncio.sleep(0)  # the tick ends
         assert lines_of(tmp_path / REQUESTS) == [f"c{n}" for n in range(5)]
 
-        store.add_call(named_call(5))
+        store.add_call(call(5))
         store.add_examples([example(0)])  # in the same tick: the held row goes out first
         assert lines_of(tmp_path / REQUESTS)[-1] == "c5"
         assert lines_of(tmp_path / EXAMPLES) == ["i000000-0"]
-        store.add_call(named_call(6))
+        store.add_call(call(6))
         store.close()  # held rows are written on close
         assert lines_of(tmp_path / REQUESTS)[-2:] == ["c5", "c6"]
 
@@ -102,7 +104,7 @@ def test_requests_rows_of_a_tick_go_out_together_before_any_later_row(tmp_path):
 
 def test_requests_rows_are_written_at_once_without_an_event_loop(tmp_path):
     store = RunStore.open(tmp_path)
-    store.add_call(named_call(0))
+    store.add_call(call(0))
     assert lines_of(tmp_path / REQUESTS) == ["c0"]
     store.close()
 
@@ -174,10 +176,6 @@ def test_atomic_json_write_leaves_no_temp_files(tmp_path):
     write_json_atomic(path, '{"a": 2}')
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
-
-
-def call(n: int) -> TeacherCall:
-    return TeacherCall(stage="outputs", model="m", usage=Usage(prompt_tokens=n), latency_s=0.1)
 
 
 def test_a_reader_leaves_a_torn_last_line_out_and_the_file_alone(tmp_path):
