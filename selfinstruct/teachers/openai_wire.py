@@ -26,6 +26,7 @@ from selfinstruct.errors import TeacherUnavailable
 from selfinstruct.records import Usage
 from selfinstruct.teachers import json_codec
 from selfinstruct.teachers.base import Api, Completion, Request, ResponseSchema, TeacherSettings
+from selfinstruct.teachers.lean_client import LeanAsyncOpenAI
 
 #: sent when no API key is configured: local servers need none, but the SDK insists on one
 PLACEHOLDER_API_KEY = "not-needed"
@@ -377,7 +378,7 @@ def make_client(
                 raise TeacherUnavailable(
                     "teacher.http_client=aiohttp needs aiohttp: pip install 'openai[aiohttp]'"
                 ) from None
-    return openai.AsyncOpenAI(
+    return LeanAsyncOpenAI(
         base_url=url, api_key=key or PLACEHOLDER_API_KEY, max_retries=0, timeout=timeout_s,
         **transport,
     )  # fmt: skip

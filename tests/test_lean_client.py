@@ -1,0 +1,117 @@
+"""LeanAsyncOpenAI puts on the wire, byte for byte, what the SDK's own client does.
+
+A raw HTTP/1.1 server on 127.0.0.1 records each request's head and body as bytes; the same
+requests go out through ``openai.AsyncOpenAI`` and through ``LeanAsyncOpenAI`` (on both HTTP
+clients the teacher can use), and the recordings are compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import openai
+import pytest
+
+from selfinstruct.teachers.lean_client import LeanAsyncOpenAI
+from selfinstruct.teachers.openai import http_client
+
+REPLY = json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
+
+
+@asynccontextmanager
+async def recording_server(set_cookie: bool = False) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A keep-alive HTTP/1.1 server recording every request as its raw head + body."""
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                seen.append(head + await reader.readexactly(length))
+                cookie = b"Set-Cookie: session=abc; Path=/\r\n" if set_cookie else b""
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + cookie
+                    + b"Content-Length: " + str(len(REPLY)).encode() + b"\r\n\r\n" + REPLY
+                )  # fmt: skip
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}/v1", seen
+
+
+def clients(url: str, kind: str) -> list[openai.AsyncOpenAI]:
+    made = []
+    for cls in (openai.AsyncOpenAI, LeanAsyncOpenAI):
+        transport: dict[str, Any] = {}
+        if kind == "aiohttp":
+            transport["http_client"] = openai.DefaultAioHttpClient()
+        made.append(cls(base_url=url, api_key="sk-test", max_retries=0, timeout=30.0, **transport))
+    return made
+
+
+async def post(client: openai.AsyncOpenAI, body: bytes, stage: str, **extra: Any) -> None:
+    """What the teacher sends (``OpenAITeacher.complete``), plus ``extra`` options."""
+    options: Any = {"headers": {"X-Selfinstruct-Stage": stage}, "max_retries": 0, "timeout": 30.0}
+    await client.post(
+        "/chat/completions", cast_to=http_client.Response, content=body,
+        options={**options, **extra},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["httpx", "aiohttp"])
+def test_requests_of_one_shape_go_out_as_the_sdk_sends_them(kind):
+    bodies = [json.dumps({"model": "m", "messages": [{"role": "user", "content": "é" * i}]})
+              for i in range(4)]  # fmt: skip
+    stages = ["instructions", "classify", "instructions", "classify"]
+
+    async def main() -> list[list[bytes]]:
+        recordings = []
+        async with recording_server() as (url, seen):
+            for client in clients(url, kind):
+                seen.clear()
+                for body, stage in zip(bodies, stages, strict=True):
+                    await post(client, body.encode(), stage)
+                if isinstance(client, LeanAsyncOpenAI):
+                    assert client.reused == 2  # the first request of each stage builds it
+                recordings.append(list(seen))
+                await client.close()
+        return recordings
+
+    sdk, lean = asyncio.run(main())
+    assert len(sdk) == 4
+    assert lean == sdk
+    assert [r.split(b"\r\n\r\n", 1)[1] for r in lean] == [b.encode() for b in bodies]
+
+
+def test_other_shapes_and_cookies_take_the_sdks_own_path():
+    async def main() -> tuple[list[list[bytes]], int]:
+        recordings = []
+        async with recording_server(set_cookie=True) as (url, seen):
+            for client in clients(url, "httpx"):
+                seen.clear()
+                await post(client, b'{"a": 1}', "outputs", params={"api-version": "1"})
+                await post(client, b'{"a": 2}', "outputs")  # the server's cookie is set now
+                await post(client, b'{"a": 3}', "outputs")
+                recordings.append(list(seen))
+                reused = getattr(client, "reused", 0)
+                await client.close()
+        return recordings, reused
+
+    (sdk, lean), reused = asyncio.run(main())
+    assert reused == 0
+    assert lean == sdk
+    assert b"?api-version=1 " in lean[0].split(b"\r\n", 1)[0]
+    assert b"cookie: session=abc" in lean[2].lower()
