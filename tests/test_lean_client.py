@@ -1,4 +1,5 @@
-"""LeanAsyncOpenAI puts on the wire, byte for byte, what the SDK's own client does.
+"""LeanAsyncOpenAI puts on the wire, byte for byte, what the SDK's own client does, and
+WholeReplyTransport hands the SDK the reply its own aiohttp client would.
 
 A raw HTTP/1.1 server on 127.0.0.1 records each request's head and body as bytes; the same
 requests go out through ``openai.AsyncOpenAI`` and through ``LeanAsyncOpenAI`` (on both HTTP
@@ -8,6 +9,7 @@ clients the teacher can use), and the recordings are compared.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,15 +18,18 @@ from typing import Any
 import openai
 import pytest
 
-from selfinstruct.teachers.lean_client import LeanAsyncOpenAI
-from selfinstruct.teachers.openai import http_client
+from selfinstruct.teachers.aiohttp_transport import WholeReplyTransport
+from selfinstruct.teachers.lean_client import LeanAsyncOpenAI, http_client
 
 REPLY = json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
 
 
 @asynccontextmanager
-async def recording_server(set_cookie: bool = False) -> AsyncIterator[tuple[str, list[bytes]]]:
-    """A keep-alive HTTP/1.1 server recording every request as its raw head + body."""
+async def recording_server(
+    set_cookie: bool = False, gzipped: bool = False
+) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A keep-alive HTTP/1.1 server recording every request as its raw head + body; its
+    reply is :data:`REPLY`, gzip-encoded if ``gzipped``."""
     seen: list[bytes] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -37,10 +42,12 @@ async def recording_server(set_cookie: bool = False) -> AsyncIterator[tuple[str,
                     if line.lower().startswith(b"content-length:")
                 )
                 seen.append(head + await reader.readexactly(length))
-                cookie = b"Set-Cookie: session=abc; Path=/\r\n" if set_cookie else b""
+                extra = b"Set-Cookie: session=abc; Path=/\r\n" if set_cookie else b""
+                body = gzip.compress(REPLY) if gzipped else REPLY
+                extra += b"Content-Encoding: gzip\r\n" if gzipped else b""
                 writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + cookie
-                    + b"Content-Length: " + str(len(REPLY)).encode() + b"\r\n\r\n" + REPLY
+                    b"HTTP/1.1 200 Fine\r\nContent-Type: application/json\r\n" + extra
+                    + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
                 )  # fmt: skip
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
@@ -63,12 +70,16 @@ def clients(url: str, kind: str) -> list[openai.AsyncOpenAI]:
 
 
 async def post(client: openai.AsyncOpenAI, body: bytes, stage: str, **extra: Any) -> None:
-    """What the teacher sends (``OpenAITeacher.complete``), plus ``extra`` options."""
+    """What the teacher sends (``OpenAITeacher.complete``: ``post_bytes`` on a lean client),
+    plus ``extra`` options; the SDK's own ``post`` on the SDK's client."""
     options: Any = {"headers": {"X-Selfinstruct-Stage": stage}, "max_retries": 0, "timeout": 30.0}
-    await client.post(
-        "/chat/completions", cast_to=http_client.Response, content=body,
-        options={**options, **extra},
-    )  # fmt: skip
+    options.update(extra)
+    if isinstance(client, LeanAsyncOpenAI):
+        await client.post_bytes("/chat/completions", body, options)
+    else:
+        await client.post(
+            "/chat/completions", cast_to=http_client.Response, content=body, options=options
+        )
 
 
 @pytest.mark.parametrize("kind", ["httpx", "aiohttp"])
@@ -115,3 +126,32 @@ def test_other_shapes_and_cookies_take_the_sdks_own_path():
     assert lean == sdk
     assert b"?api-version=1 " in lean[0].split(b"\r\n", 1)[0]
     assert b"cookie: session=abc" in lean[2].lower()
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_the_whole_reply_transport_gives_the_sdk_what_its_aiohttp_client_does(gzipped):
+    async def main() -> list[tuple[Any, ...]]:
+        seen = []
+        async with recording_server(gzipped=gzipped) as (url, _):
+            for transport in (None, WholeReplyTransport()):
+                http = openai.DefaultAioHttpClient(
+                    **({"transport": transport} if transport else {})
+                )
+                client = openai.AsyncOpenAI(
+                    base_url=url, api_key="k", max_retries=0, http_client=http
+                )
+                options: Any = {"headers": {"X-Selfinstruct-Stage": "outputs"}}
+                response = await client.post(
+                    "/chat/completions",
+                    cast_to=http_client.Response,
+                    content=b"{}",
+                    options=options,
+                )
+                seen.append((response.status_code, response.reason_phrase, response.http_version,
+                             response.headers.raw, response.content))  # fmt: skip
+                await client.close()
+        return seen
+
+    sdk, ours = asyncio.run(main())
+    assert ours == sdk
+    assert ours[-1] == REPLY

@@ -42,13 +42,9 @@ from selfinstruct.teachers.adaptive import AdaptiveLimiter
 from selfinstruct.teachers.base import Api, Completion, Request
 from selfinstruct.teachers.capabilities import CapabilityMemory, probe_server, schema_style
 from selfinstruct.teachers.endpoints import EndpointPool, NoEndpointAvailable, Outcome
+from selfinstruct.teachers.lean_client import LeanAsyncOpenAI
 from selfinstruct.teachers.openai_wire import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
 from selfinstruct.teachers.ratelimit import RateLimiter, estimate_tokens
-
-try:  # the openai SDK's HTTP client: httpx2 in recent versions, httpx before
-    import httpx2 as http_client
-except ImportError:  # pragma: no cover - older openai
-    import httpx as http_client  # type: ignore[no-redef]
 
 __all__ = [
     "DEFAULT_BASE_URL", "PLACEHOLDER_API_KEY", "REQUESTS_PER_CLIENT",
@@ -167,7 +163,7 @@ class OpenAITeacher:
         ]
         per_url = min(config.max_concurrency, config.max_concurrency_per_endpoint or 1 << 30)
         shards = math.ceil(per_url / REQUESTS_PER_CLIENT)
-        self.pool: EndpointPool[openai.AsyncOpenAI] = EndpointPool(
+        self.pool: EndpointPool[LeanAsyncOpenAI] = EndpointPool(
             [(url, [self._client(url) for _ in range(shards)]) for url in self._urls],
             max_in_flight_per_endpoint=config.max_concurrency_per_endpoint,
             failure_threshold=failure_threshold,
@@ -175,7 +171,7 @@ class OpenAITeacher:
             cooldown_max_s=cooldown_max_s,
         )
 
-    def _client(self, url: str) -> openai.AsyncOpenAI:
+    def _client(self, url: str) -> LeanAsyncOpenAI:
         client = wire.make_client(url, self._key, self.config.timeout_s, self.config.http_client)
         base = client.base_url
         path = base.raw_path + self._path.lstrip("/").encode()
@@ -302,12 +298,7 @@ class OpenAITeacher:
         try:
             # the SDK's lower-level path: the body is already JSON bytes (no per-call typed
             # transform of it) and the reply comes back as bytes (no response models)
-            response = await lease.client.post(
-                self._targets[lease.url],
-                cast_to=http_client.Response,
-                content=content,
-                options=options,
-            )
+            response = await lease.client.post_bytes(self._targets[lease.url], content, options)
             latency = time.perf_counter() - started
             self.rate_limiter.observe(response.headers)
             completion = self._parse(wire.loads(response.content), latency)

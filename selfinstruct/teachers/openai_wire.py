@@ -366,14 +366,16 @@ async def discover_model(
 
 def make_client(
     url: str, key: str, timeout_s: float, http_client: HttpClient = "auto"
-) -> openai.AsyncOpenAI:
+) -> LeanAsyncOpenAI:
     """An SDK client with its own retries off (the teachers retry, with :class:`RetryPolicy`),
     on the HTTP client ``http_client`` picks (:data:`HttpClient`)."""
     transport: dict[str, Any] = {}
     if http_client != "httpx" and (http_client == "aiohttp" or _aiohttp_by_default()):
         try:  # the SDK's aiohttp client (its ``aiohttp`` extra, in recent SDK versions)
-            transport["http_client"] = openai.DefaultAioHttpClient()
-        except (RuntimeError, AttributeError):  # not installed, or an older SDK
+            from selfinstruct.teachers.aiohttp_transport import WholeReplyTransport
+
+            transport["http_client"] = openai.DefaultAioHttpClient(transport=WholeReplyTransport())
+        except (RuntimeError, AttributeError, ImportError):  # not installed, or an older SDK
             if http_client == "aiohttp":
                 raise TeacherUnavailable(
                     "teacher.http_client=aiohttp needs aiohttp: pip install 'openai[aiohttp]'"
