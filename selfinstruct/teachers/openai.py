@@ -2,7 +2,9 @@
 
 Transport only, with the official ``openai`` SDK (``AsyncOpenAI``; its lower-level
 ``client.post`` path: the body is built here as plain JSON and the reply read raw, bytes and
-headers, which skips the SDK's per-call typed transforms and response models) and the wire format of
+headers, which skips the SDK's per-call typed transforms and response models; each request of
+a shape sent before reuses the SDK's own build of it,
+:class:`~selfinstruct.teachers.lean_client.LeanAsyncOpenAI`) and the wire format of
 :mod:`~selfinstruct.teachers.openai_wire` (body, ``X-Selfinstruct-Stage`` header, parsing,
 error classification, :class:`~selfinstruct.teachers.openai_wire.RetryPolicy`). The SDK's own
 retries are off; this module retries what the wire module calls retryable (429,
@@ -296,8 +298,8 @@ class OpenAITeacher:
         started = time.perf_counter()
         latency = 0.0
         try:
-            # the SDK's lower-level path: the body is already JSON bytes (no per-call typed
-            # transform of it) and the reply comes back as bytes (no response models)
+            # the SDK's lower-level path (post): the body is already JSON bytes (no per-call
+            # typed transform of it) and the reply comes back as bytes (no response models)
             response = await lease.client.post_bytes(self._targets[lease.url], content, options)
             latency = time.perf_counter() - started
             self.rate_limiter.observe(response.headers)
