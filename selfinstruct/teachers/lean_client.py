@@ -59,7 +59,7 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._shapes: dict[tuple[Any, ...], tuple[Any, list[tuple[bytes, bytes]], dict[str, Any]]]
+        self._shapes: dict[tuple[Any, ...], tuple[Any, Any, dict[str, Any]]]
         self._shapes = {}
         self.reused = 0
         self._post_options: Any = None
@@ -95,14 +95,23 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
             request = super()._build_request(options, retries_taken=retries_taken)
             if len(self._shapes) < MAX_SHAPES:  # Host first, Content-Length last: kept so
                 raw = request.headers.raw
-                headers = [(k, v) for k, v in raw if k.lower() not in _BODY_HEADERS]
+                headers = http_client.Headers(
+                    [(k, v) for k, v in raw if k.lower() not in _BODY_HEADERS]
+                )
                 self._shapes[key] = (request.url, headers, dict(request.extensions))
             return request
         url, headers, extensions = shape
         self.reused += 1
-        return http_client.Request(
-            "POST", url, headers=headers, content=options.content, extensions=extensions
+        # what Request(content=...) makes, without normalising every header again: the
+        # shape's headers (copied as they are), then Content-Length, and the body read
+        headers = http_client.Headers(headers)
+        headers["Content-Length"] = str(len(options.content))
+        stream = http_client.ByteStream(options.content)
+        request = http_client.Request(
+            "POST", url, headers=headers, stream=stream, extensions=extensions
         )
+        request.read()
+        return request
 
     def _shape_key(self, options: Any, retries_taken: int) -> tuple[Any, ...] | None:
         """What the SDK's build reads besides the body, or None where the request is not of
