@@ -218,13 +218,13 @@ class RougeIndex:
 
     def nearest(self, text: str) -> Nearest:
         """Max F and the first kept text reaching it, exact whenever max F > ``floor`` (else a
-        lower bound, see :class:`Nearest`). Never a full scan: a lookup at the threshold
-        (the decision), then, for a novel text, one at the floor."""
+        lower bound, see :class:`Nearest`). Never a full scan: one lookup at the floor, whose
+        exact answer above the floor is also the decision (max F > threshold >= floor)."""
         query = Query(self._vocab, text)
-        found = self._search(query, self._bounds, first_only=False)
-        if found is not None:
-            return Nearest(found[0], found[1], True)
         if self._floor_bounds is self._bounds:
+            found = self._search(query, self._bounds, first_only=False)
+            if found is not None:
+                return Nearest(found[0], found[1], True)
             return Nearest(0.0, -1, query.length == 0 or not self._texts or self.floor == 0.0)
         score, index, exact = self._nearest_above(query, self._floor_bounds)
         return Nearest(score, index, exact or self.floor == 0.0)
