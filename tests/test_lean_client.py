@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,8 +20,9 @@ from typing import Any
 import openai
 import pytest
 
-from selfinstruct.teachers.aiohttp_transport import WholeReplyTransport
+from selfinstruct.teachers.aiohttp_transport import WholeReplyTransport, _tls_context
 from selfinstruct.teachers.lean_client import LeanAsyncOpenAI, http_client
+from selfinstruct.teachers.openai_wire import make_client
 
 REPLY = json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
 
@@ -155,3 +158,52 @@ def test_the_whole_reply_transport_gives_the_sdk_what_its_aiohttp_client_does(gz
     sdk, ours = asyncio.run(main())
     assert ours == sdk
     assert ours[-1] == REPLY
+
+
+def test_tls_verifies_the_server_and_trusts_what_ssl_cert_file_names(tmp_path, monkeypatch):
+    """An https endpoint: a self-signed certificate is refused, then accepted once
+    ``SSL_CERT_FILE`` names it (the context is httpx2's, made on the first https request)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def ask() -> bytes:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+            except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+                pass
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            client = make_client(f"https://127.0.0.1:{port}/v1", "k", 5.0, "aiohttp")
+            try:
+                response = await client.post_bytes("/chat/completions", b"{}", {})
+            finally:
+                await client.close()
+        return response.content
+
+    _tls_context.cache_clear()
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with pytest.raises(openai.APIConnectionError) as refused:
+        asyncio.run(ask())
+    causes, cause = [], refused.value.__cause__
+    while cause is not None:
+        causes.append(repr(cause))
+        cause = cause.__cause__ or cause.__context__
+    assert "CERTIFICATE_VERIFY_FAILED" in " ".join(causes)
+    _tls_context.cache_clear()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    assert asyncio.run(ask()) == b"{}"
+    _tls_context.cache_clear()

@@ -7,13 +7,16 @@ are small JSON documents and nothing here streams, so :class:`WholeReplyTranspor
 body with one ``await response.read()`` and returns an ``httpx2.Response`` that already holds
 it (httpx2 still decodes any ``Content-Encoding``). It is passed to the SDK's aiohttp client
 as its ``transport`` (public httpx2 API); requests to a proxy still go through the SDK's own
-proxy transports. aiohttp's errors become httpx2's (timeouts stay timeouts, a refused
+proxy transports. TLS uses httpx2's verifying context, made once a process and only when an
+``https`` URL is asked for (a local server over plain HTTP never loads the CA bundle).
+aiohttp's errors become httpx2's (timeouts stay timeouts, a refused
 connection a ``ConnectError``), with the aiohttp error as their cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from typing import Any
 
@@ -35,15 +38,12 @@ class WholeReplyTransport(http_client.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: ssl.SSLContext | None = None
         #: (connect, read, pool) seconds -> aiohttp's timeout, made once a distinct value
         self._timeouts: dict[tuple[Any, Any, Any], aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
-        if self._ssl is None:
-            self._ssl = http_client.create_ssl_context()
         connector = aiohttp.TCPConnector(
-            limit=self._max_connections or 0, keepalive_timeout=self._keepalive_s, ssl=self._ssl
+            limit=self._max_connections or 0, keepalive_timeout=self._keepalive_s
         )
         self._session = aiohttp.ClientSession(connector=connector)
         return self._session
@@ -72,6 +72,7 @@ class WholeReplyTransport(http_client.AsyncBaseTransport):
                 request.method, str(request.url), headers=headers.multi_items(), data=data,
                 allow_redirects=False, auto_decompress=False, compress=False,
                 timeout=self._timeout(request),
+                ssl=_tls_context() if request.url.scheme == "https" else True,
                 server_hostname=request.extensions.get("sni_hostname"),
             ) as response:  # fmt: skip
                 body = await response.read()
@@ -88,6 +89,13 @@ class WholeReplyTransport(http_client.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx2's verifying context (its CA bundle, ``SSL_CERT_FILE``...), made once a process
+    and only for an ``https`` URL: loading the CA bundle costs ~30-60 ms of start-up."""
+    return http_client.create_ssl_context()
 
 
 def _as_httpx_error(exc: BaseException, request: Any) -> Exception:
