@@ -43,7 +43,22 @@ PROMPTS_DIR = prompts_dir()
 _ROLE_LINE = re.compile(r"^<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
 _SAMPLING_KEYS = {"stop", "max_tokens", "temperature", "top_p"}
-_ENV = jinja2.Environment(
+#: what ``getattr`` finds on a dict: jinja's ``x.name`` tries those first, then ``x["name"]``
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(jinja2.Environment):
+    """jinja's, but ``demo.instruction`` on a dict looks the key up at once: jinja's own
+    ``getattr`` first raises (and catches) an AttributeError for every key of every demo
+    rendered. The same result: a name a dict has as an attribute still goes jinja's way."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_ENV = _Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,

@@ -129,3 +129,19 @@ def test_each_stage_two_template_can_be_configured(tmp_path):
     templates = build_stages(config, seeds, lambda stage: "completions").templates
     assert templates["inputs.output_first"].path == mine
     assert templates["inputs.input_first"].path == PROMPTS_DIR / "inputs.input_first.txt"
+
+
+def test_dotted_names_on_dicts_render_as_jinja_renders_them() -> None:
+    """The environment looks ``d.key`` up in a dict at once; names a dict has as attributes
+    (``d.items``), missing keys and other objects behave as in plain jinja."""
+    import jinja2
+
+    from selfinstruct.prompts import _ENV
+
+    plain = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    source = "{{ d.a }} {{ d.items()|list }} {{ d.get('a') }} {{ o.real }} {{ d['b'] }}"
+    values = {"d": {"a": 1, "b": 2, "items": "shadowed"}, "o": 3}
+    assert _ENV.from_string(source).render(**values) == plain.from_string(source).render(**values)
+    for env in (_ENV, plain):
+        with pytest.raises(jinja2.UndefinedError):
+            env.from_string("{{ d.missing }}").render(d={"a": 1})

@@ -89,6 +89,8 @@ def split_lines(text: str) -> list[str]:
 
 def strip_emphasis(text: str) -> str:
     """Remove markdown bold/italic (``**x**``, ``*x*``); keep ``__init__`` and ``2*3*4``."""
+    if "*" not in text:  # nothing to remove (most replies): skip the regular expressions
+        return text.strip()
     text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
     text = re.sub(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])", r"\1", text)
     if text.startswith("**") and text.count("**") == 1:  # a bold left unbalanced by a cut
