@@ -16,7 +16,7 @@ from selfinstruct.stages.classify import parse_yes_no
 from selfinstruct.stages.inputs import parse_inputs, parse_label_input_pairs
 from selfinstruct.stages.instructions import parse_task_list
 from selfinstruct.stages.outputs import clean_output
-from selfinstruct.stages.text import is_no_input
+from selfinstruct.stages.text import is_no_input, strip_emphasis
 
 # --------------------------------------------------------------- parse_task_list
 
@@ -982,3 +982,17 @@ def test_input_blocks_round_trip(inputs: list[str]) -> None:
     text = " " + inputs[0] + "".join(f"\nInput: {item}" for item in inputs[1:])
     expected = ["" if is_no_input(item) else item for item in inputs]
     assert parse_inputs(text, limit=10) == list(dict.fromkeys(expected))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  Write a poem.\n", "Write a poem."),
+        ("**Write** a *short* poem.", "Write a short poem."),
+        ("Compute 2*3*4 in __init__.", "Compute 2*3*4 in __init__."),
+        ("**Write a poem about", "Write a poem about"),
+        ("Write a poem about**", "Write a poem about"),
+    ],
+)
+def test_strip_emphasis_removes_markdown_and_only_that(text: str, expected: str) -> None:
+    assert strip_emphasis(text) == expected
