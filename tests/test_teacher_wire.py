@@ -9,6 +9,8 @@ from typing import Any
 
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from selfinstruct.errors import TeacherUnavailable
 from selfinstruct.teachers import Message, Request, json_codec
@@ -248,3 +250,29 @@ def test_json_codec_reads_what_the_standard_library_reads(raw):
 def test_json_codec_refuses_what_is_not_json_with_a_value_error(raw):
     with pytest.raises(ValueError):
         json_codec.loads(raw)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+edge_floats = [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e-05, 1e16, 9999999999999998.0, 0.7]
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_canonical_json_is_the_standard_librarys_byte_for_byte(value):
+    """Cache keys hash it: any difference would miss every entry stored before."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert json_codec.canonical(value) == expected.encode()
+
+
+@pytest.mark.parametrize("number", edge_floats)
+def test_canonical_json_writes_floats_at_the_exponent_edges_as_json_does(number):
+    document = {"temperature": number, "messages": [["user", "é\u2028\x7f"]], "n": 2**64}
+    expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert json_codec.canonical(document) == expected.encode()
+    assert json_codec.canonical([number]) == json.dumps([number], separators=(",", ":")).encode()

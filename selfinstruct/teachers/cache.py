@@ -140,8 +140,7 @@ def request_key(backend: str, model: str, api: str, request: Request) -> str:
         "api": api,
         "request": _request_fields(request),
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(json_codec.canonical(document)).hexdigest()
 
 
 def _request_fields(request: Request) -> dict[str, Any]:
