@@ -131,6 +131,24 @@ def test_other_shapes_and_cookies_take_the_sdks_own_path():
     assert b"cookie: session=abc" in lean[2].lower()
 
 
+def test_an_unhashable_option_takes_the_sdks_own_path():
+    async def main() -> tuple[list[list[bytes]], int]:
+        recordings = []
+        async with recording_server() as (url, seen):
+            for client in clients(url, "aiohttp"):
+                seen.clear()
+                for body in (b'{"a": 1}', b'{"a": 2}'):
+                    await post(client, body, "outputs", timeout=http_client.Timeout(9.0))
+                recordings.append(list(seen))
+                reused = getattr(client, "reused", 0)
+                await client.close()
+        return recordings, reused
+
+    (sdk, lean), reused = asyncio.run(main())
+    assert reused == 0
+    assert lean == sdk and len(lean) == 2
+
+
 @pytest.mark.parametrize("gzipped", [False, True])
 def test_the_whole_reply_transport_gives_the_sdk_what_its_aiohttp_client_does(gzipped):
     async def main() -> list[tuple[Any, ...]]:

@@ -88,9 +88,12 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
 
     def _build_request(self, options: Any, *, retries_taken: int = 0) -> Any:
         key = self._shape_key(options, retries_taken)
+        try:
+            shape = None if key is None else self._shapes.get(key)
+        except TypeError:  # an unhashable option (an httpx2.Timeout, a list header value)
+            key = None
         if key is None:
             return super()._build_request(options, retries_taken=retries_taken)
-        shape = self._shapes.get(key)
         if shape is None:
             request = super()._build_request(options, retries_taken=retries_taken)
             if len(self._shapes) < MAX_SHAPES:  # Host first, Content-Length last: kept so
