@@ -14,7 +14,7 @@ import json
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -86,46 +86,52 @@ async def post(client: openai.AsyncOpenAI, body: bytes, stage: str, **extra: Any
         )
 
 
+def record_both(
+    kind: str, send: Callable[[openai.AsyncOpenAI], Awaitable[None]], **server: bool
+) -> tuple[list[bytes], list[bytes], int]:
+    """What the server records while ``send`` runs on the SDK's client, then on the lean one
+    (both on the ``kind`` HTTP client), and how many of the lean one's requests reused a
+    shape."""
+
+    async def main() -> tuple[list[list[bytes]], int]:
+        recordings, reused = [], 0
+        async with recording_server(**server) as (url, seen):
+            for client in clients(url, kind):
+                seen.clear()
+                await send(client)
+                recordings.append(list(seen))
+                reused = getattr(client, "reused", reused)
+                await client.close()
+        return recordings, reused
+
+    (sdk, lean), reused = asyncio.run(main())
+    return sdk, lean, reused
+
+
 @pytest.mark.parametrize("kind", ["httpx", "aiohttp"])
 def test_requests_of_one_shape_go_out_as_the_sdk_sends_them(kind):
     bodies = [json.dumps({"model": "m", "messages": [{"role": "user", "content": "é" * i}]})
               for i in range(4)]  # fmt: skip
     stages = ["instructions", "classify", "instructions", "classify"]
 
-    async def main() -> list[list[bytes]]:
-        recordings = []
-        async with recording_server() as (url, seen):
-            for client in clients(url, kind):
-                seen.clear()
-                for body, stage in zip(bodies, stages, strict=True):
-                    await post(client, body.encode(), stage)
-                if isinstance(client, LeanAsyncOpenAI):
-                    assert client.reused == 2  # the first request of each stage builds it
-                recordings.append(list(seen))
-                await client.close()
-        return recordings
+    async def send(client: openai.AsyncOpenAI) -> None:
+        for body, stage in zip(bodies, stages, strict=True):
+            await post(client, body.encode(), stage)
 
-    sdk, lean = asyncio.run(main())
+    sdk, lean, reused = record_both(kind, send)
+    assert reused == 2  # the first request of each stage builds it
     assert len(sdk) == 4
     assert lean == sdk
     assert [r.split(b"\r\n\r\n", 1)[1] for r in lean] == [b.encode() for b in bodies]
 
 
 def test_other_shapes_and_cookies_take_the_sdks_own_path():
-    async def main() -> tuple[list[list[bytes]], int]:
-        recordings = []
-        async with recording_server(set_cookie=True) as (url, seen):
-            for client in clients(url, "httpx"):
-                seen.clear()
-                await post(client, b'{"a": 1}', "outputs", params={"api-version": "1"})
-                await post(client, b'{"a": 2}', "outputs")  # the server's cookie is set now
-                await post(client, b'{"a": 3}', "outputs")
-                recordings.append(list(seen))
-                reused = getattr(client, "reused", 0)
-                await client.close()
-        return recordings, reused
+    async def send(client: openai.AsyncOpenAI) -> None:
+        await post(client, b'{"a": 1}', "outputs", params={"api-version": "1"})
+        await post(client, b'{"a": 2}', "outputs")  # the server's cookie is set now
+        await post(client, b'{"a": 3}', "outputs")
 
-    (sdk, lean), reused = asyncio.run(main())
+    sdk, lean, reused = record_both("httpx", send, set_cookie=True)
     assert reused == 0
     assert lean == sdk
     assert b"?api-version=1 " in lean[0].split(b"\r\n", 1)[0]
@@ -133,19 +139,11 @@ def test_other_shapes_and_cookies_take_the_sdks_own_path():
 
 
 def test_an_unhashable_option_takes_the_sdks_own_path():
-    async def main() -> tuple[list[list[bytes]], int]:
-        recordings = []
-        async with recording_server() as (url, seen):
-            for client in clients(url, "aiohttp"):
-                seen.clear()
-                for body in (b'{"a": 1}', b'{"a": 2}'):
-                    await post(client, body, "outputs", timeout=http_client.Timeout(9.0))
-                recordings.append(list(seen))
-                reused = getattr(client, "reused", 0)
-                await client.close()
-        return recordings, reused
+    async def send(client: openai.AsyncOpenAI) -> None:
+        for body in (b'{"a": 1}', b'{"a": 2}'):
+            await post(client, body, "outputs", timeout=http_client.Timeout(9.0))
 
-    (sdk, lean), reused = asyncio.run(main())
+    sdk, lean, reused = record_both("aiohttp", send)
     assert reused == 0
     assert lean == sdk and len(lean) == 2
 
