@@ -22,10 +22,7 @@ from typing import Any
 
 import aiohttp
 
-try:  # the openai SDK's HTTP client: httpx2 in recent versions, httpx before
-    import httpx2 as http_client
-except ImportError:  # pragma: no cover - older openai
-    import httpx as http_client  # type: ignore[no-redef]
+from selfinstruct.teachers.lean_client import http_client  # the SDK's: httpx2, or httpx
 
 __all__ = ["WholeReplyTransport"]
 

@@ -42,7 +42,7 @@ try:  # what the SDK's post() makes of its arguments
 except ImportError:  # pragma: no cover - an SDK that moved it: post() is used
     FinalRequestOptions = None  # type: ignore[assignment,misc]
 
-__all__ = ["LeanAsyncOpenAI"]
+__all__ = ["LeanAsyncOpenAI", "http_client"]
 
 #: request shapes kept per client (stages x endpoints is a handful; a caller varying its
 #: headers per request gets the SDK's path once this many are held)
