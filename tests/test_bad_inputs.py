@@ -258,4 +258,3 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
-
